@@ -1,0 +1,42 @@
+"""chromium_events.json: every compile-time trace event of the log, loadable in Perfetto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tldb import jsonfmt
+from tldb.module_api import DEFAULT_MODE, IndexContribution, Module, ModuleContext, ModuleOutput
+
+
+def pretty_array(items: Iterator[object]) -> Iterator[str]:
+    """A pretty JSON array written element by element (never the whole list in memory)."""
+    first = True
+    for item in items:
+        body = jsonfmt.dumps_pretty(item).replace("\n", "\n  ")
+        yield ("[\n  " if first else ",\n  ") + body
+        first = False
+    yield "[]" if first else "\n]"
+
+
+class ChromiumTrace(Module):
+    id = "chromium_trace"
+    name = "Chromium trace events"
+    subscriptions = ("envelopes", "payloads")
+    modes = frozenset({DEFAULT_MODE})
+
+    def _events(self, ctx: ModuleContext) -> Iterator[object]:
+        for row in ctx.query("events"):
+            try:
+                yield jsonfmt.loads_like_serde(row["payload"])
+            except ValueError:
+                continue  # a cut payload: tlparse skips it too (its md5 failure is counted)
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:
+        has_events = any(True for _ in ctx.query("events"))
+        index = [IndexContribution("chromium", ctx.render("section.html"))] if has_events else []
+        return ModuleOutput(
+            files=[("chromium_events.json", pretty_array(self._events(ctx)))], index_html=index
+        )
+
+
+MODULE = ChromiumTrace()

@@ -1,0 +1,9 @@
+-- Numbered files whose content comes straight from the payload: graphs, generic artifacts,
+-- output code, dump_file sources (one row per output, in number order).
+SELECT o.number, o.kind, o.parser, o.path, o.path_plain, o.readable_path, p.text AS payload
+FROM outputs o
+JOIN envelopes e ON e.id = o.envelope_id
+LEFT JOIN payloads p ON p.id = e.payload_id
+WHERE o.log_id = :log_id AND o.mode = :mode
+  AND (o.kind IN ('payload', 'reformat') OR o.parser IN ('inductor_output_code', 'dump_file'))
+ORDER BY o.number

@@ -1,0 +1,69 @@
+"""Command-line behaviour: clear one-line errors, tlparse's output-folder rules, load stats."""
+
+from __future__ import annotations
+
+from conftest import run_tldb
+
+
+def test_missing_input_is_one_line_error(tmp_path):
+    result = run_tldb("report", str(tmp_path / "nope.log"), "-o", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {tmp_path / 'nope.log'} is not a file"
+
+
+def test_existing_output_needs_overwrite(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    out = tmp_path / "o"
+    out.mkdir()
+    result = run_tldb("report", str(log), "-o", str(out), "--no-browser")
+    assert result.returncode == 1
+    assert "already exists; pass --overwrite" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    again = run_tldb("report", str(log), "-o", str(out), "--no-browser", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert (out / "trace.db").is_file()
+
+
+def test_unreadable_file(tmp_path):
+    log = tmp_path / "secret.log"
+    log.write_text("x")
+    log.chmod(0)
+    result = run_tldb("load", str(log), "--db", str(tmp_path / "t.db"))
+    log.chmod(0o600)
+    import os
+
+    if os.geteuid() == 0:  # root reads anything: the load then simply works
+        assert result.returncode == 0
+    else:
+        assert result.returncode == 1
+        assert result.stderr.startswith("Error: cannot read")
+
+
+def test_load_prints_tlparse_stats(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "simple_corrupted_json.log"
+    result = run_tldb("load", str(log), "--db", str(tmp_path / "t.db"))
+    assert result.returncode == 0, result.stderr
+    assert "Stats { ok: 64, fail_payload_md5: 1 }" in result.stderr
+
+
+def test_report_from_database_reparses_nothing(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    first = run_tldb("report", str(log), "-o", str(tmp_path / "a"), "--no-browser")
+    assert first.returncode == 0, first.stderr
+    second = run_tldb(
+        "report", str(tmp_path / "a" / "trace.db"), "-o", str(tmp_path / "b"), "--no-browser"
+    )
+    assert second.returncode == 0, second.stderr
+    for name in ("compile_directory.json", "raw.jsonl", "raw.log"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_raw_log_rebuilt_when_the_log_is_gone(corpus, tmp_path):
+    log = tmp_path / "copy.log"
+    log.write_bytes((corpus / "tlparse-tests" / "inputs" / "simple.log").read_bytes())
+    assert run_tldb("load", str(log), "--db", str(tmp_path / "t.db")).returncode == 0
+    original = log.read_bytes()
+    log.unlink()
+    result = run_tldb("report", str(tmp_path / "t.db"), "-o", str(tmp_path / "o"), "--no-browser")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "raw.log").read_bytes() == original

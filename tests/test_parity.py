@@ -1,0 +1,59 @@
+"""Report parity with tlparse 0.4.3: same files, byte-identical data files, same page text.
+
+Runs the reference and tldb on each case of the corpus's cases.json and compares the trees
+with the shared parity tool's own comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import CORPUS
+
+#: Cases whose whole report (HTML pages included) tldb reproduces; each issue adds its cases.
+COMPLETE: set[str] = set()
+
+
+def _cases(select) -> list[dict]:
+    path = CORPUS / "cases.json"
+    if not path.is_file():
+        return []
+    return [c for c in json.loads(path.read_text()) if select(c)]
+
+
+def _single_rank(case: dict) -> bool:
+    return "--all-ranks-html" not in case["flags"]
+
+
+def _compare(case, oracle, parity_tool, tmp_path) -> dict:
+    source = CORPUS / case["input"]
+    ref, got = tmp_path / "tlparse", tmp_path / "tldb"
+    common = ["--overwrite", "--no-browser", *case["flags"]]
+    subprocess.run([*oracle, str(source), "-o", str(ref), *common], check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tldb", "report", str(source), "-o", str(got), *common],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return parity_tool.compare(ref, got)
+
+
+@pytest.mark.parametrize("case", _cases(_single_rank), ids=lambda c: c["name"])
+def test_data_files_identical(case, oracle, parity_tool, tmp_path):
+    """Every non-HTML file tlparse writes exists and is identical (JSON: equal values)."""
+    comparison = _compare(case, oracle, parity_tool, tmp_path)
+    assert [m for m in comparison["missing"] if not m.endswith(".html")] == []
+    assert comparison["differ"] == []
+
+
+@pytest.mark.parametrize("case", _cases(lambda c: c["name"] in COMPLETE), ids=lambda c: c["name"])
+def test_report_matches_tlparse(case, oracle, parity_tool, tmp_path):
+    """Every file exists, data files are identical, and pages carry 90%+ of tlparse's text."""
+    comparison = _compare(case, oracle, parity_tool, tmp_path)
+    assert comparison["missing"] == []
+    assert comparison["differ"] == []
+    assert comparison["html_text"] >= 0.9

@@ -1,0 +1,3 @@
+from tldb.cli import cli
+
+cli()

@@ -1,0 +1,200 @@
+"""The `tldb` command line. Commands only parse options and call the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from tldb import __version__
+from tldb.errors import InputError, TldbError
+from tldb.module_api import ReportConfig
+
+
+class _Group(click.Group):
+    """Turn tldb errors into one line on stderr and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TldbError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="tldb")
+def cli() -> None:
+    """tldb: torch.compile TORCH_TRACE logs into SQLite, a report, and Datasette.
+
+    \b
+    tldb report LOG -o DIR     the tlparse report, plus DIR/trace.db
+    tldb load LOG --db FILE    only build the database
+    """
+
+
+def _latest_file(folder: Path) -> Path:
+    files = [p for p in folder.iterdir() if p.is_file()]
+    if not files:
+        raise InputError(f"No files found in directory {folder}")
+    return max(files, key=lambda p: p.stat().st_mtime)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("tl_out"),
+    show_default=True,
+    help="Output folder for the report.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--no-browser", is_flag=True, help="Do not open index.html when done.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 if any line failed to parse (the report is still written).",
+)
+@click.option(
+    "--strict-compile-id", is_flag=True, help="Exit 1 if some envelope had a malformed compile id."
+)
+@click.option(
+    "-p",
+    "--plain-text",
+    is_flag=True,
+    help="Write inductor output code as plain .txt instead of highlighted HTML.",
+)
+@click.option(
+    "-e", "--export", "export_mode", is_flag=True, help="Draft-export report (torch.export logs)."
+)
+@click.option(
+    "-i",
+    "--inductor-provenance",
+    is_flag=True,
+    help="Write provenance_tracking pages linking graph nodes and kernels.",
+)
+@click.option(
+    "--all-ranks-html",
+    is_flag=True,
+    help="PATH is a folder of rank logs: one report per rank and a landing page.",
+)
+@click.option("--latest", is_flag=True, help="PATH is a folder: report its newest file.")
+@click.option("--custom-header-html", default="", help="Raw HTML put at the top of index.html.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each unknown field occurrence.")
+@click.option(
+    "--modules",
+    "module_ids",
+    default=None,
+    help="Comma-separated module ids to run (default: all of the mode).",
+)
+@click.option(
+    "--module-path",
+    "module_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A folder of extra modules (one sub-folder each); repeatable.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the database (default: OUT/trace.db).",
+)
+def report(
+    path: Path,
+    out_dir: Path,
+    overwrite: bool,
+    no_browser: bool,
+    strict: bool,
+    strict_compile_id: bool,
+    plain_text: bool,
+    export_mode: bool,
+    inductor_provenance: bool,
+    all_ranks_html: bool,
+    latest: bool,
+    custom_header_html: str,
+    verbose: bool,
+    module_ids: str | None,
+    module_paths: tuple[Path, ...],
+    db_path: Path | None,
+) -> None:
+    """Write the tlparse-compatible report of PATH (a log, or a tldb database) to OUT.
+
+    Accepts every tlparse 0.4.3 flag with the same meaning. The database the report was
+    made from is kept as OUT/trace.db; pass it as PATH later to re-render without parsing.
+    """
+    from tldb.report import ReportRequest, run_report
+
+    if all_ranks_html and latest:
+        raise TldbError("--latest cannot be used with --all-ranks-html")
+    if all_ranks_html:
+        raise TldbError("--all-ranks-html is not supported yet by this tldb version")
+    if latest:
+        if not path.is_dir():
+            raise InputError(f"Input path {path} is not a directory (required with --latest)")
+        path = _latest_file(path)
+    config = ReportConfig(
+        plain_text=plain_text,
+        custom_header_html=custom_header_html,
+        export_mode=export_mode,
+        inductor_provenance=inductor_provenance,
+        verbose=verbose,
+    )
+    request = ReportRequest(
+        source=path,
+        out_dir=out_dir,
+        config=config,
+        overwrite=overwrite,
+        strict=strict,
+        strict_compile_id=strict_compile_id,
+        modules=[m.strip() for m in module_ids.split(",") if m.strip()] if module_ids else None,
+        module_paths=list(module_paths),
+        db_path=db_path,
+    )
+    run_report(request)
+    index = out_dir / "index.html"
+    if not no_browser and index.exists() and sys.stdout.isatty() and os.environ.get("DISPLAY"):
+        click.launch(str(index))
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Database file to (re)build.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print each unknown field occurrence.")
+def load(logs: tuple[Path, ...], db_path: Path, verbose: bool) -> None:
+    """Parse LOGS into a new SQLite database at --db (replacing it, atomically).
+
+    Prints tlparse's statistics line per log. Loading the same logs again gives the same
+    database.
+    """
+    from tldb import db as dbmod
+    from tldb.report import load_with_progress, print_load_summary
+
+    for log in logs:
+        if not log.is_file():
+            raise InputError(f"{log} is not a file")
+    load_with_progress(list(logs), db_path)
+    db = dbmod.open_readonly(db_path)
+    try:
+        for (log_id,) in db.conn.execute("SELECT id FROM logs ORDER BY id").fetchall():
+            if len(logs) > 1:
+                name = db.conn.execute("SELECT path FROM logs WHERE id = ?", [log_id]).fetchone()[0]
+                click.echo(f"{name}:", err=True)
+            print_load_summary(db, log_id, verbose)
+    finally:
+        db.conn.close()

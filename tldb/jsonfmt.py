@@ -1,0 +1,202 @@
+"""JSON reading and writing that matches tlparse's serde_json output byte for byte.
+
+orjson formats floats with the same shortest-round-trip algorithm (ryu) as serde_json, sorts
+keys bytewise and escapes the same characters, so it is both the fast path and the compatible
+one. The stdlib is the fallback for what orjson refuses (NaN, integers beyond 64 bits).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import orjson
+
+_SORTED = orjson.OPT_SORT_KEYS
+_PRETTY = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON strictly like serde_json would (no NaN, no Infinity). Raises ValueError."""
+    return orjson.loads(text)
+
+
+U64_MAX = 2**64 - 1
+_POW10 = [float(f"1e{i}") for i in range(309)]
+#: Numbers where serde_json's default parser can round differently from a correct parser: more
+#: than 15 significant digits (significand beyond 2^53) or an explicit exponent. Matches inside
+#: strings are harmless false positives (they only cost the slower exact path).
+_RISKY = re.compile(r"[0-9](?:[0-9]|\.(?=[0-9])){15}|[0-9][eE]")
+_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+
+
+def _serde_f64(negative: bool, significand: int, exponent: int) -> float:
+    """serde_json's f64_from_parts: the significand as f64, then one scaling by a power of 10."""
+    value = float(significand)
+    while True:
+        if abs(exponent) < len(_POW10):
+            if exponent >= 0:
+                value *= _POW10[exponent]
+                if math.isinf(value):
+                    raise ValueError("number out of range")
+            else:
+                value /= _POW10[-exponent]
+            break
+        if value == 0.0:
+            break
+        if exponent >= 0:
+            raise ValueError("number out of range")
+        value /= 1e308
+        exponent += 308
+    return -value if negative else value
+
+
+def serde_number(text: str) -> int | float:
+    """Parse one JSON number exactly as serde_json does without `float_roundtrip`."""
+    found = _NUMBER.fullmatch(text)
+    if found is None:
+        raise ValueError(f"invalid number {text!r}")
+    negative = found.group(1) == "-"
+    int_digits, frac_digits, exp_text = found.group(2), found.group(3), found.group(4)
+    limit, last = divmod(U64_MAX, 10)
+    significand = 0
+    exponent = 0
+    overflowed = False
+    for ch in int_digits:
+        digit = ord(ch) - 48
+        if overflowed or (significand >= limit and (significand > limit or digit > last)):
+            overflowed = True
+            exponent += 1
+        else:
+            significand = significand * 10 + digit
+    if frac_digits is None and exp_text is None and not overflowed:
+        if not negative:
+            return significand
+        return -significand if significand <= 2**63 else -float(significand)
+    if frac_digits:
+        for ch in frac_digits:
+            digit = ord(ch) - 48
+            if significand >= limit and (significand > limit or digit > last):
+                break
+            significand = significand * 10 + digit
+            exponent -= 1
+    if exp_text is not None:
+        explicit = int(exp_text)
+        if abs(explicit) > 2**31 - 1:
+            if significand != 0 and explicit > 0:
+                raise ValueError("number out of range")
+            return -0.0 if negative else 0.0
+        exponent = max(-(2**31), min(2**31 - 1, exponent + explicit))
+    return _serde_f64(negative, significand, exponent)
+
+
+def _serde_float_hook(text: str) -> float:
+    return float(serde_number(text))
+
+
+def loads_like_serde(text: str | bytes) -> Any:
+    """Parse JSON to the values tlparse (serde_json, default features) would hold.
+
+    orjson rounds decimal numbers correctly; serde_json's default parser can be one unit in
+    the last place off for long or exponent-form numbers, and tlparse writes what it parsed.
+    Raises ValueError on text serde_json rejects.
+    """
+    value = orjson.loads(text)
+    raw = text.decode() if isinstance(text, bytes) else text
+    if not _RISKY.search(raw):
+        return value
+    return json.loads(raw, parse_float=_serde_float_hook, parse_int=serde_number)
+
+
+def loads_lenient(text: str | bytes) -> Any:
+    """Parse JSON, also accepting what Python's json writes (NaN, Infinity, huge integers)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _serde_safe(value: Any) -> Any:
+    """Map values orjson writes differently from serde_json to what serde_json writes.
+
+    Integers beyond 64 bits become floats (serde_json parsed them as f64), and floats of 1e16
+    and up are written in serde's exponent form (`1e16`; orjson writes `1e+16`).
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else _serde_safe(float(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return orjson.Fragment(format_float(value)) if abs(value) >= 1e16 else value
+    if isinstance(value, dict):
+        return {str(k): _serde_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_serde_safe(v) for v in value]
+    return value
+
+
+def _dumps(value: Any, option: int) -> str:
+    try:
+        out = orjson.dumps(value, option=option)
+    except TypeError:
+        return orjson.dumps(_serde_safe(value), option=option).decode()
+    if b"e+" in out:
+        out = orjson.dumps(_serde_safe(value), option=option)
+    return out.decode()
+
+
+def dumps_compact(value: Any) -> str:
+    """Compact JSON with sorted keys, as serde_json::to_string on an unordered map."""
+    return _dumps(value, _SORTED)
+
+
+def dumps_pretty(value: Any) -> str:
+    """Two-space indented JSON with sorted keys, as serde_json::to_string_pretty."""
+    return _dumps(value, _PRETTY)
+
+
+def format_float(x: float) -> str:
+    """Format a float the way serde_json/ryu does: `2.0`, `0.00001`, `1e-6`, `1e16`.
+
+    Positional between 1e-5 and 1e16 (with `.0` when integral), exponent form otherwise,
+    never a `+` in the exponent. Python's repr differs (`1e-06`, `1e+16`), hence this.
+    """
+    if not math.isfinite(x):
+        return "null"
+    if x == 0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    text = repr(x)
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exp_text = text.partition("e")
+    exponent = int(exp_text) if exp_text else 0
+    int_part, _, frac_part = mantissa.partition(".")
+    all_digits = int_part + frac_part
+    stripped = all_digits.lstrip("0")
+    point = len(int_part) + exponent - (len(all_digits) - len(stripped))
+    digits = stripped.rstrip("0") or "0"
+    scientific = point - 1
+    if -5 <= scientific < 16:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        if point >= len(digits):
+            return f"{sign}{digits}{'0' * (point - len(digits))}.0"
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    rest = f".{digits[1:]}" if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{rest}e{scientific}"
+
+
+def format_number(value: Any) -> str:
+    """Render a JSON scalar as tlparse's templates do (floats via ryu, None as empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format_float(value)
+    return str(value)

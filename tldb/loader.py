@@ -1,0 +1,254 @@
+"""Load logs into a tldb database: the only writer of trace.db.
+
+One pass per log: the reader yields records, the planner numbers the outputs, and rows go to
+SQLite in large `executemany` batches inside a single transaction. Payloads are stored once
+per distinct text. Nothing is dropped: lines tlparse rejects are rows too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import sqlite_utils
+
+from tldb import db as dbmod
+from tldb.errors import InputError
+from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
+from tldb.reader import OK, Envelope, RawLine, Reader, open_log
+from tldb.stats import Stats
+
+BATCH = 5000
+_RANK_FILE = re.compile(r"^dedicated_log_torch_trace_rank_([0-9]+)(?:_[^/]*)?\.log$")
+#: Keys tlparse adds to each raw.jsonl line; an envelope that already has one is dropped there.
+RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
+
+_ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
+_OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
+
+
+def rank_from_filename(name: str) -> int | None:
+    """The rank in `dedicated_log_torch_trace_rank_N[_suffix].log`, as tlparse finds it."""
+    found = _RANK_FILE.match(name)
+    if not found:
+        return None
+    rank = int(found.group(1))
+    return rank if rank < 2**32 else None
+
+
+@dataclass
+class LoadResult:
+    """What one log's load found (also stored in `logs`)."""
+
+    log_id: int
+    path: Path
+    stats: Stats
+    detected_rank: int | None
+    unknown_fields: list[str]
+    envelopes: int
+
+
+class _Batches:
+    """Row buffers flushed with executemany: the hot path's only contact with SQLite."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.rows: dict[str, list[tuple]] = {}
+
+    def add(self, sql: str, row: tuple) -> None:
+        rows = self.rows.setdefault(sql, [])
+        rows.append(row)
+        if len(rows) >= BATCH:
+            self.conn.executemany(sql, rows)
+            rows.clear()
+
+    def flush(self) -> None:
+        for sql, rows in self.rows.items():
+            if rows:
+                self.conn.executemany(sql, rows)
+                rows.clear()
+
+
+def _saves_payload(env: Envelope, outputs: list[Output]) -> bool:
+    """tlparse writes payloads/{has_payload}.txt when no parser saved the payload as a file."""
+    return (
+        bool(env.payload)
+        and env.kind != "chromium_event"
+        and not any(o.kind in (PAYLOAD, REFORMAT) for o in outputs if o.mode == DEFAULT)
+    )
+
+
+def _key_conflict(env: Envelope, outputs: list[Output]) -> bool:
+    meta = env.meta or {}
+    if any(k in meta for k in RAW_JSONL_KEYS):
+        return True
+    adds_filename = env.status == OK and (
+        any(o.kind in (PAYLOAD, REFORMAT) for o in outputs if o.mode == DEFAULT)
+        or _saves_payload(env, outputs)
+    )
+    return adds_filename and "payload_filename" in meta
+
+
+def load_log(
+    db: sqlite_utils.Database,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> LoadResult:
+    """Load one log into an open database (inside the caller's transaction)."""
+    conn = db.conn
+    try:
+        stream = open_log(path)
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    log_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM logs").fetchone())[0]
+    next_envelope = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM envelopes").fetchone())[0]
+    next_payload = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM payloads").fetchone())[0]
+    payload_ids: dict[str, int] = dict(conn.execute("SELECT md5, id FROM payloads").fetchall())
+    reader = Reader(stream, progress)
+    planner = Planner(reader.stats)
+    batches = _Batches(conn)
+    unknown_seen: dict[str, None] = {}
+    envelopes = 0
+    with stream:
+        for record in reader:
+            if isinstance(record, RawLine):
+                batches.add(
+                    "INSERT OR REPLACE INTO lines VALUES (?,?,?,?,?)",
+                    (log_id, record.line, record.kind, record.text, record.data),
+                )
+                continue
+            env = record
+            envelopes += 1
+            payload_id = None
+            if env.payload is not None:
+                payload_id = payload_ids.get(env.payload_md5)
+                if payload_id is None:
+                    payload_id = payload_ids[env.payload_md5] = next_payload
+                    next_payload += 1
+                    batches.add(
+                        "INSERT INTO payloads VALUES (?,?,?,?)",
+                        (payload_id, env.payload_md5, len(env.payload.encode()), env.payload),
+                    )
+                if env.payload_bytes is not None:
+                    batches.add(
+                        "INSERT OR REPLACE INTO lines VALUES (?,?,?,?,?)",
+                        (log_id, env.line, "payload_bytes", None, env.payload_bytes),
+                    )
+            cid = env.compile_id
+            parts = cid.parts() if cid is not None else (None, None, None, None)
+            for name in env.unknown:
+                unknown_seen.setdefault(name, None)
+            envelope_id = next_envelope
+            next_envelope += 1
+            batches.add(
+                _ENVELOPE_SQL,
+                (
+                    envelope_id,
+                    log_id,
+                    env.line,
+                    env.header,
+                    env.level,
+                    env.timestamp,
+                    env.thread,
+                    env.pathname,
+                    env.lineno,
+                    env.status,
+                    env.kind,
+                    env.rank,
+                    *parts,
+                    compile_key(cid) if env.meta is not None else None,
+                    compile_dir(cid, env.line) if env.meta is not None else None,
+                    env.metadata,
+                    env.has_payload,
+                    payload_id,
+                    env.payload_lines,
+                    None if env.payload is None else int(env.payload_md5 == env.has_payload),
+                    orjson.dumps(env.unknown).decode() if env.unknown else None,
+                ),
+            )
+            if env.kind == "str" and env.meta is not None and env.status != "bad_json":
+                entry = env.meta.get("str")
+                if env.status == "intern":
+                    batches.add(
+                        "INSERT OR REPLACE INTO strings VALUES (?,?,?,?)",
+                        (log_id, entry[1], entry[0], env.line),
+                    )
+            outputs = list(planner.plan(env)) if env.status == OK else []
+            for out in outputs:
+                batches.add(
+                    _OUTPUT_SQL,
+                    (
+                        log_id,
+                        out.mode,
+                        out.number,
+                        envelope_id,
+                        out.kind,
+                        out.parser,
+                        out.path,
+                        out.path_plain,
+                        out.name,
+                        out.url,
+                        out.suffix,
+                        out.compile_key,
+                        out.compile_dir,
+                        out.readable_path,
+                    ),
+                )
+            raw_jsonl_line = env.meta is not None and env.status in (OK, "other_rank", "bad_type")
+            if raw_jsonl_line and env.kind != "chromium_event" and _key_conflict(env, outputs):
+                reader.stats.fail_key_conflict += 1
+    batches.flush()
+    stats = reader.stats
+    conn.execute(
+        "INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            log_id,
+            str(path),
+            path.name,
+            reader.shape.size,
+            stat.st_mtime_ns,
+            reader.shape.lines,
+            reader.shape.eol,
+            int(reader.shape.final_newline),
+            rank_from_filename(path.name),
+            reader.expected_rank,
+            envelopes,
+            orjson.dumps(stats.as_dict()).decode(),
+        ),
+    )
+    return LoadResult(log_id, path, stats, reader.expected_rank, list(unknown_seen), envelopes)
+
+
+def build_database(
+    paths: list[Path],
+    target: Path,
+    progress: Callable[[int], None] | None = None,
+) -> list[LoadResult]:
+    """Load logs into a new database at target, atomically (all or nothing)."""
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path} is not a file")
+    results = []
+    with dbmod.building(target) as db:
+        db.conn.execute("BEGIN")
+        for path in paths:
+            results.append(load_log(db, path, progress))
+        db.conn.execute("COMMIT")
+        _index(db)
+    return results
+
+
+def _index(db: sqlite_utils.Database) -> None:
+    """Indexes for the report's and Datasette's common lookups, built after the bulk load."""
+    for sql in (
+        "CREATE INDEX envelopes_kind ON envelopes(kind)",
+        "CREATE INDEX envelopes_compile ON envelopes(compile_id)",
+        "CREATE INDEX envelopes_log_line ON envelopes(log_id, line)",
+        "CREATE INDEX outputs_envelope ON outputs(envelope_id)",
+        "ANALYZE",
+    ):
+        db.execute(sql)

@@ -1,0 +1,200 @@
+"""The contract between the core and report modules.
+
+A module reads the database with SQL and renders files with Jinja2 templates from its own
+folder. It never reads the log, never writes files itself and never talks to another module:
+it returns a `ModuleOutput`, and the core writes the files, merges directory entries and
+assembles `index.html` from the index contributions.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+import sqlite_utils
+from markupsafe import Markup
+
+from tldb import jsonfmt
+from tldb.resources import templates_dir
+from tldb.site import Content, CopyFile
+
+#: Report modes a module can take part in.
+DEFAULT_MODE = "default"
+EXPORT_MODE = "export"
+MULTI_RANK_MODE = "multi_rank"
+
+#: Index sections in page order; sections with other names follow, in module order.
+SECTION_ORDER = (
+    "stack_trie",
+    "failures",
+    "ir_dumps",
+    "chromium",
+    "collectives",
+    "directory",
+    "provenance",
+    "unknown_stacks",
+)
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One line of a compile id's list in the index and in compile_directory.json."""
+
+    name: str
+    url: str
+    suffix: str
+    number: int
+    readable_url: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexContribution:
+    """HTML for one section of index.html (already escaped by the module's template)."""
+
+    section: str
+    html: str
+
+
+@dataclass
+class ModuleOutput:
+    """What a module produces. `files` may be a generator: the core writes as it iterates."""
+
+    files: Iterable[tuple[str, Content]] = ()
+    directory_entries: dict[str, list[DirectoryEntry]] = field(default_factory=dict)
+    index_html: list[IndexContribution] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Report options, as given on the command line."""
+
+    plain_text: bool = False
+    custom_header_html: str = ""
+    export_mode: bool = False
+    inductor_provenance: bool = False
+    verbose: bool = False
+
+    @property
+    def mode(self) -> str:
+        return EXPORT_MODE if self.export_mode else DEFAULT_MODE
+
+
+@dataclass(frozen=True)
+class CompileInfo:
+    """A compile id of the report, in first-appearance order."""
+
+    key: str
+    label: str
+    status: str
+    cache_status: str
+    has_metrics: bool
+    has_graphs: bool
+    has_guards: bool
+
+
+@dataclass(frozen=True)
+class Manifest:
+    compiles: tuple[CompileInfo, ...]
+
+
+def lines_of(text: str) -> list[str]:
+    """Split like Rust's str::lines: on \n, dropping one trailing \r per line and a final empty."""
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return [p[:-1] if p.endswith("\r") else p for p in parts]
+
+
+def encode_text(value: Any) -> str:
+    """Escape only `< > &`, as tlparse's html_escape::encode_text (quotes stay)."""
+    text = "" if value is None else str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@functools.cache
+def _environment(folder: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(folder), jinja2.FileSystemLoader(str(templates_dir()))]
+        ),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = jsonfmt.format_number
+    env.filters["text"] = lambda v: Markup(encode_text(v))
+    env.globals["escape"] = html.escape
+    return env
+
+
+@dataclass
+class ModuleContext:
+    """Everything a module may use: the database (read-only), config, manifest, templates."""
+
+    db: sqlite_utils.Database
+    out_dir: Path
+    config: ReportConfig
+    manifest: Manifest
+    log_id: int
+    module_dir: Path
+    directory: Mapping[str, list[DirectoryEntry]] = field(default_factory=dict)
+
+    def sql(self, name: str) -> str:
+        """The text of `name.sql` from the module's folder."""
+        return (self.module_dir / f"{name}.sql").read_text(encoding="utf-8")
+
+    def query(self, name: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Rows of the module's `name.sql`, with `:log_id` and the given parameters bound."""
+        cursor = self.db.conn.execute(self.sql(name), {"log_id": self.log_id, **params})
+        columns = [c[0] for c in cursor.description]
+        for row in cursor:
+            yield dict(zip(columns, row, strict=True))
+
+    def original_log(self) -> Path | None:
+        """The loaded log file, if it is still there unchanged (to copy instead of rebuild)."""
+        row = self.db.conn.execute(
+            "SELECT path, size, mtime_ns FROM logs WHERE id = ?", [self.log_id]
+        ).fetchone()
+        path = Path(row[0])
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return path if (stat.st_size, stat.st_mtime_ns) == (row[1], row[2]) else None
+
+    def raw_log(self) -> Content:
+        """The loaded log's bytes: a copy of the file when unchanged, else rebuilt from the DB."""
+        from tldb.rebuild import log_bytes
+
+        original = self.original_log()
+        return CopyFile(original) if original else log_bytes(self.db, self.log_id)
+
+    def render(self, template: str, **values: Any) -> str:
+        """Render a template of the module's folder (or a shared one) with autoescape on."""
+        env = _environment(str(self.module_dir))
+        return env.get_template(template).render(config=self.config, **values)
+
+
+class Module:
+    """Base class of report modules. Subclasses set the class attributes and `render`."""
+
+    #: Short id, used in --modules and file names.
+    id: ClassVar[str] = ""
+    #: Human-readable name.
+    name: ClassVar[str] = ""
+    #: Tables and views the module reads.
+    subscriptions: ClassVar[tuple[str, ...]] = ()
+    #: Report modes in which the module runs.
+    modes: ClassVar[frozenset[str]] = frozenset({DEFAULT_MODE})
+    #: Late modules run after the others and see their merged directory entries.
+    late: ClassVar[bool] = False
+    #: Set by the registry: the folder the module was found in.
+    folder: Path = Path()
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,242 @@
+"""The numbered output plan: which files tlparse 0.4.3 writes for each envelope, in log order.
+
+tlparse numbers every compile-directory entry with one global counter, in the order its
+parsers run over the log. Numbering is decided here, once, while the log is loaded, and stored
+in the `outputs` table; modules then render the contents of the rows they own and never count.
+Two plans are made because the counter runs differently in the two report modes: `default`
+and `export` (`--export`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tldb.envelope import CompileId
+from tldb.paths import file_stem, safe_component, safe_relpath, with_number
+from tldb.reader import OK, Envelope
+from tldb.stats import Stats
+
+DEFAULT = "default"
+EXPORT = "export"
+
+#: Parsers that save the payload as `{dir}/{key}_{N}.txt`, in tlparse's registration order.
+SENTINELS = (
+    "optimize_ddp_split_graph",
+    "compiled_autograd_graph",
+    "aot_forward_graph",
+    "aot_backward_graph",
+    "aot_inference_graph",
+    "aot_joint_graph",
+    "inductor_post_grad_graph",
+    "inductor_pre_grad_graph",
+    "dynamo_cpp_guards_str",
+)
+READABLE_PREFIX = "inductor_provenance_tracking_kernel_stack_traces"
+_EVAL_WITH_KEY = re.compile(r"<eval_with_key>\.([0-9]+)")
+
+# Output kinds (as tlparse distinguishes them; they decide raw.jsonl and payloads/).
+PAYLOAD = "payload"  # file content is the raw payload
+REFORMAT = "reformat"  # file content is the payload reformatted (pretty JSON)
+FILE = "file"  # generated content; the payload also goes to payloads/
+GLOBAL = "global"  # generated content outside compile folders, never numbered in its name
+LINK = "link"  # no file, only a directory entry
+
+
+@dataclass(slots=True)
+class Output:
+    """One compile-directory entry, numbered."""
+
+    mode: str
+    number: int
+    line: int
+    kind: str
+    parser: str
+    path: str | None
+    name: str
+    url: str
+    suffix: str
+    compile_key: str
+    compile_dir: str
+    path_plain: str | None = None
+    readable_path: str | None = None
+
+
+def cache_suffix(path: str) -> str:
+    """tlparse's cache icon, decided only from the output path."""
+    if "cache_miss" in path:
+        return "❌"
+    if "cache_hit" in path:
+        return "✅"
+    if "cache_bypass" in path:
+        return "❓"
+    return ""
+
+
+def compile_key(cid: CompileId | None) -> str:
+    """The compile directory key: normalized display form, or `unknown`."""
+    return cid.normalized().display() if cid is not None else "unknown"
+
+
+def compile_dir(cid: CompileId | None, line: int) -> str:
+    """Folder of a compile id's files: the raw (not normalized) directory form."""
+    return cid.directory() if cid is not None else f"unknown_{line}"
+
+
+def _valid_guards(payload: str) -> bool:
+    """tlparse's dynamo_guards payload: a JSON array of objects with a string `code`."""
+    try:
+        guards = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(guards, list) and all(
+        isinstance(g, dict) and isinstance(g.get("code"), str) for g in guards
+    )
+
+
+def _readable_ok(payload: str) -> bool:
+    """Kernel stack traces tlparse can render: an object mapping kernels to lists of strings."""
+    try:
+        traces = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(traces, dict) and all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in traces.values()
+    )
+
+
+class Planner:
+    """Assigns numbers to outputs as envelopes stream past; one counter per mode."""
+
+    def __init__(self, stats: Stats):
+        self.stats = stats
+        self._next = {DEFAULT: 0, EXPORT: 0}
+
+    def _take(self, mode: str) -> int:
+        number = self._next[mode]
+        self._next[mode] = number + 1
+        return number
+
+    def plan(self, env: Envelope) -> Iterator[Output]:
+        """Outputs of one envelope in both modes (only accepted envelopes produce any)."""
+        if env.status != OK or env.meta is None:
+            return
+        cid = env.compile_id
+        key = compile_key(cid)
+        folder = compile_dir(cid, env.line)
+        yield from self._default(env, env.meta, key, folder)
+        yield from self._export(env, env.meta, key, folder)
+
+    def _entry(
+        self, mode: str, env: Envelope, kind: str, parser: str, path: str, key: str, folder: str
+    ) -> Output:
+        number = self._take(mode)
+        if kind in (PAYLOAD, REFORMAT, FILE):
+            path = with_number(path, number)
+        return Output(
+            mode, number, env.line, kind, parser, path, path, path, cache_suffix(path), key, folder
+        )
+
+    def _default(self, env: Envelope, meta: dict[str, Any], key: str, d: str) -> Iterator[Output]:
+        payload = env.payload or ""
+        entry = self._entry
+
+        def present(name: str) -> bool:
+            return meta.get(name) is not None
+
+        for sentinel in SENTINELS:
+            if present(sentinel):
+                yield entry(DEFAULT, env, PAYLOAD, sentinel, f"{d}/{sentinel}.txt", key, d)
+        if present("graph_dump"):
+            name = safe_relpath(meta["graph_dump"]["name"])
+            yield entry(DEFAULT, env, PAYLOAD, "graph_dump", f"{d}/{name}.txt", key, d)
+        if present("dynamo_output_graph"):
+            path = f"{d}/dynamo_output_graph.txt"
+            yield entry(DEFAULT, env, PAYLOAD, "dynamo_output_graph", path, key, d)
+        if present("dynamo_guards"):
+            if _valid_guards(payload):
+                yield entry(DEFAULT, env, FILE, "dynamo_guards", f"{d}/dynamo_guards.html", key, d)
+            else:
+                self.stats.fail_dynamo_guards_json += 1
+        if present("inductor_output_code"):
+            filename = meta["inductor_output_code"].get("filename")
+            stem = safe_component(file_stem(filename)) if filename else ""
+            base = f"{d}/inductor_output_code_{stem}" if stem else f"{d}/inductor_output_code"
+            out = entry(DEFAULT, env, FILE, "inductor_output_code", f"{base}.html", key, d)
+            out.path_plain = with_number(f"{base}.txt", out.number)
+            yield out
+        if present("optimize_ddp_split_child"):
+            name = safe_component(meta["optimize_ddp_split_child"]["name"])
+            path = f"{d}/optimize_ddp_split_child_{name}.txt"
+            yield entry(DEFAULT, env, PAYLOAD, "optimize_ddp_split_child", path, key, d)
+        for metrics in ("aot_autograd_backward_compilation_metrics", "bwd_compilation_metrics"):
+            if present(metrics):
+                yield entry(DEFAULT, env, FILE, metrics, f"{d}/{metrics}.html", key, d)
+        if present("link"):
+            link = meta["link"]
+            number = self._take(DEFAULT)
+            yield Output(
+                DEFAULT, number, env.line, LINK, "link", None, link["name"], link["url"], "", key, d
+            )
+        if present("artifact"):
+            yield from self._artifact(env, meta["artifact"], payload, key, d)
+        if present("dump_file"):
+            name = meta["dump_file"]["name"]
+            found = _EVAL_WITH_KEY.search(name)
+            target = f"eval_with_key_{found.group(1)}" if found else safe_relpath(name)
+            yield entry(DEFAULT, env, GLOBAL, "dump_file", f"dump_file/{target}.html", key, d)
+        if present("compilation_metrics"):
+            path = f"{d}/compilation_metrics.html"
+            yield entry(DEFAULT, env, FILE, "compilation_metrics", path, key, d)
+
+    def _artifact(
+        self, env: Envelope, artifact: dict[str, Any], payload: str, key: str, d: str
+    ) -> Iterator[Output]:
+        name = safe_relpath(artifact["name"])
+        encoding = artifact["encoding"]
+        if encoding == "string":
+            yield self._entry(DEFAULT, env, PAYLOAD, "artifact", f"{d}/{name}.txt", key, d)
+        elif encoding == "json":
+            number = self._take(DEFAULT)
+            path = with_number(f"{d}/{name}.json", number)
+            out = Output(
+                DEFAULT,
+                number,
+                env.line,
+                REFORMAT,
+                "artifact",
+                path,
+                path,
+                path,
+                cache_suffix(path),
+                key,
+                d,
+            )
+            leaf = path.rpartition("/")[2]
+            if leaf.startswith(READABLE_PREFIX):
+                if _readable_ok(payload):
+                    # tlparse numbers the readable page first, then lists the JSON after it.
+                    out.number = self._take(DEFAULT)
+                    out.readable_path = f"{path.rpartition('/')[0]}/{file_stem(path)}_readable.html"
+                else:
+                    out.readable_path = ""
+            yield out
+        else:
+            self.stats.fail_parser += 1
+
+    def _export(self, env: Envelope, meta: dict[str, Any], key: str, d: str) -> Iterator[Output]:
+        if meta.get("exported_program") is not None:
+            path = f"{d}/exported_program.txt"
+            yield self._entry(EXPORT, env, PAYLOAD, "exported_program", path, key, d)
+        guard = meta.get("guard_added")
+        if guard is not None and guard.get("prefix") != "eval":
+            return
+        for kind in ("guard_added", "propagate_real_tensors_provenance"):
+            if meta.get(kind) is not None:
+                path = f"{d}/symbolic_guard_information.html"
+                yield self._entry(EXPORT, env, FILE, kind, path, key, d)
+                return

@@ -1,0 +1,142 @@
+"""`tldb report`: from a log (or an existing database) to the report folder."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import orjson
+
+from tldb import db as dbmod
+from tldb.directory import build_manifest, plan_directory
+from tldb.errors import InputError, StrictError, TldbError
+from tldb.loader import build_database
+from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
+from tldb.progress import byte_progress
+from tldb.registry import ModuleRegistry
+from tldb.resources import templates_dir
+from tldb.site import Site, prepare_output
+from tldb.stats import Stats
+
+DB_NAME = "trace.db"
+
+
+@dataclass
+class ReportRequest:
+    source: Path
+    out_dir: Path
+    config: ReportConfig = field(default_factory=ReportConfig)
+    overwrite: bool = False
+    strict: bool = False
+    strict_compile_id: bool = False
+    modules: list[str] | None = None
+    module_paths: list[Path] = field(default_factory=list)
+    db_path: Path | None = None
+
+
+@dataclass
+class ReportResult:
+    db_path: Path
+    stats: Stats
+    files: int
+    bytes: int
+
+
+def echo_err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def load_with_progress(logs: list[Path], target: Path) -> None:
+    """Build a database from logs, with a progress bar on a terminal."""
+    total = sum(p.stat().st_size for p in logs if p.is_file())
+    with byte_progress(total, "loading") as progress:
+        build_database(logs, target, progress)
+
+
+def print_load_summary(db, log_id: int, verbose: bool) -> Stats:
+    """tlparse's end-of-parse lines (rank, Stats, unknown fields), from the logs table."""
+    detected, stats_json = db.conn.execute(
+        "SELECT detected_rank, stats FROM logs WHERE id = ?", [log_id]
+    ).fetchone()
+    stats = Stats(**orjson.loads(stats_json))
+    unknown: dict[str, None] = {}
+    for (keys,) in db.conn.execute(
+        "SELECT unknown_keys FROM envelopes WHERE log_id = ? AND unknown_keys IS NOT NULL "
+        "ORDER BY id",
+        [log_id],
+    ):
+        for key in orjson.loads(keys):
+            if verbose:
+                echo_err(f"Unknown field {key}")
+            unknown.setdefault(key, None)
+    if detected is not None:
+        echo_err(f"Detected rank: {detected}")
+    echo_err(stats.tlparse_line())
+    extra = stats.extra_line()
+    if extra:
+        echo_err(extra)
+    if unknown:
+        echo_err(
+            f"Unknown fields: {', '.join(unknown)} (kept in the database; see the envelope_kinds view)"
+        )
+    return stats
+
+
+def _only_log(db) -> int:
+    ids = [r[0] for r in db.conn.execute("SELECT id FROM logs ORDER BY id")]
+    if len(ids) != 1:
+        raise TldbError(f"the database holds {len(ids)} logs; a report renders exactly one")
+    return ids[0]
+
+
+def _index_page(ctx: ModuleContext, sections: Iterable[tuple[str, IndexContribution]]) -> str:
+    ordered: dict[str, list[str]] = {name: [] for name in SECTION_ORDER}
+    for _, contribution in sections:
+        ordered.setdefault(contribution.section, []).append(contribution.html)
+    return replace(ctx, module_dir=templates_dir()).render("index.html", sections=ordered)
+
+
+def run_report(request: ReportRequest) -> ReportResult:
+    source = request.source
+    out_dir = request.out_dir
+    if not source.exists():
+        raise InputError(f"{source} is not a file")
+    if source.is_dir():
+        raise InputError(f"{source} is not a file (use --all-ranks-html or --latest for folders)")
+    registry = ModuleRegistry.discover(request.module_paths)
+    modules = registry.for_mode(request.config.mode, request.modules)
+    from_database = dbmod.is_database(source)
+    db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
+    prepare_output(out_dir, request.overwrite, keep=db_path if from_database else None)
+    if not from_database:
+        load_with_progress([source], db_path)
+    db = dbmod.open_readonly(db_path)
+    try:
+        log_id = _only_log(db)
+        stats = print_load_summary(db, log_id, request.config.verbose)
+        site = Site(out_dir)
+        config = request.config
+        ctx = ModuleContext(
+            db=db,
+            out_dir=site.root,
+            config=config,
+            manifest=build_manifest(db, log_id),
+            log_id=log_id,
+            module_dir=Path(),
+        )
+        base = plan_directory(db, log_id, config.mode, config.plain_text)
+        directory, sections = registry.render_all(modules, ctx, site.write, base)
+        if not config.export_mode:
+            site.write("index.html", _index_page(ctx, sections))
+    finally:
+        db.conn.close()
+    problems = []
+    if request.strict and stats.strict_failures():
+        problems.append(f"--strict: the log has problems: {stats.tlparse_line()}")
+    if request.strict_compile_id and "unknown" in directory:
+        problems.append("--strict-compile-id: Some log entries did not have compile id")
+    if problems:
+        raise StrictError("; ".join(problems) + f" (report written to {out_dir})")
+    return ReportResult(db_path, stats, site.files, site.bytes)
