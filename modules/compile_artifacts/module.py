@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import orjson
 
 from tldb import jsonfmt
+from tldb.highlight import highlight_page
 from tldb.module_api import (
     DEFAULT_MODE,
     EXPORT_MODE,
@@ -23,8 +24,6 @@ from tldb.module_api import (
 )
 from tldb.paths import safe_component
 from tldb.reader import GLOG
-
-from .highlight import highlight_page
 
 RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
