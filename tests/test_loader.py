@@ -72,3 +72,21 @@ def test_killed_load_leaves_no_database(corpus, tmp_path):
         dbmod.open_readonly(target).conn.close()
     build_database([big], target)
     assert dbmod.open_readonly(target).conn.execute("SELECT count(*) FROM logs").fetchone()[0] == 1
+
+
+def test_odd_bytes_rebuild_exactly(tmp_path, log_writer):
+    """Mixed line endings, blank lines (inside payloads too), bad UTF-8, junk, no final newline."""
+    log_writer.add({"artifact": {"name": "a", "encoding": "string"}}, payload="p1\np2\np3")
+    log_writer.add({"chromium_event": {}}, payload='{"name": "x"}')
+    lines = [line.encode() for line in log_writer.lines]
+    lines.insert(2, b"")  # a blank line inside the first payload
+    lines.append(b"not a glog line \xff\xfe")
+    lines.append(b"\tan orphan payload line")
+    endings = [b"\n", b"\r\n", b"\r\n", b"\n", b"\r\n", b"\n", b"\n", b"\r\n"]
+    data = b"".join(line + end for line, end in zip(lines, endings, strict=False))
+    data += b'V0516 11:47:27.901000 1 x.py:9] {"chromium_event": {}}'
+    log = tmp_path / "odd.log"
+    log.write_bytes(data)
+    build_database([log], tmp_path / "odd.db")
+    db = dbmod.open_readonly(tmp_path / "odd.db")
+    assert b"".join(log_bytes(db, 1)) == data

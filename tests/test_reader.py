@@ -101,3 +101,32 @@ def test_invalid_utf8_is_counted_not_fatal(tmp_path):
     assert reader.stats.invalid_utf8 == 1
     assert reader.stats.ok == 1
     assert any(isinstance(r, RawLine) and r.kind == "bytes" for r in records)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_chunk_boundaries_do_not_matter(corpus, monkeypatch, chunk):
+    """Payload blocks and lines cut by read boundaries parse exactly as when read whole."""
+    import tldb.reader as reader_module
+
+    logs = [
+        corpus / "tlparse-tests" / "inputs" / name
+        for name in ("chromium_events.log", "export.log", "simple_corrupted_json.log")
+    ]
+    logs.append(
+        corpus
+        / "tlparse-tests"
+        / "inputs"
+        / "multi_rank_logs"
+        / "dedicated_log_torch_trace_rank_2.log"
+    )
+    for log in logs:
+        whole_reader, whole = _read(log)
+        monkeypatch.setattr(reader_module, "CHUNK", chunk)
+        small_reader, small = _read(log)
+        monkeypatch.setattr(reader_module, "CHUNK", 8 << 20)
+        assert small_reader.stats == whole_reader.stats
+        assert small_reader.shape == whole_reader.shape
+        assert [(type(r), r.line) for r in small] == [(type(r), r.line) for r in whole]
+        assert [r.payload for r in small if isinstance(r, Envelope)] == [
+            r.payload for r in whole if isinstance(r, Envelope)
+        ]

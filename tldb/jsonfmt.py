@@ -29,6 +29,7 @@ _POW10 = [float(f"1e{i}") for i in range(309)]
 #: than 15 significant digits (significand beyond 2^53) or an explicit exponent. Matches inside
 #: strings are harmless false positives (they only cost the slower exact path).
 _RISKY = re.compile(r"[0-9](?:[0-9]|\.(?=[0-9])){15}|[0-9][eE]")
+_CANDIDATE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 
 
@@ -53,16 +54,10 @@ def _serde_f64(negative: bool, significand: int, exponent: int) -> float:
     return -value if negative else value
 
 
-def serde_number(text: str) -> int | float:
-    """Parse one JSON number exactly as serde_json does without `float_roundtrip`."""
-    found = _NUMBER.fullmatch(text)
-    if found is None:
-        raise ValueError(f"invalid number {text!r}")
-    negative = found.group(1) == "-"
-    int_digits, frac_digits, exp_text = found.group(2), found.group(3), found.group(4)
+def _serde_digits(negative: bool, int_digits: str, frac_digits: str, exponent: int) -> float:
+    """serde_json's significand/exponent accumulation, for numbers of 20 digits or more."""
     limit, last = divmod(U64_MAX, 10)
     significand = 0
-    exponent = 0
     overflowed = False
     for ch in int_digits:
         digit = ord(ch) - 48
@@ -71,29 +66,53 @@ def serde_number(text: str) -> int | float:
             exponent += 1
         else:
             significand = significand * 10 + digit
-    if frac_digits is None and exp_text is None and not overflowed:
-        if not negative:
-            return significand
-        return -significand if significand <= 2**63 else -float(significand)
-    if frac_digits:
-        for ch in frac_digits:
-            digit = ord(ch) - 48
-            if significand >= limit and (significand > limit or digit > last):
-                break
-            significand = significand * 10 + digit
-            exponent -= 1
+    for ch in frac_digits:
+        digit = ord(ch) - 48
+        if significand >= limit and (significand > limit or digit > last):
+            break  # serde ignores the remaining fraction digits
+        significand = significand * 10 + digit
+        exponent -= 1
+    return _serde_f64(negative, significand, exponent)
+
+
+def serde_number(text: str) -> int | float:
+    """Parse one JSON number exactly as serde_json does without `float_roundtrip`."""
+    found = _NUMBER.fullmatch(text)
+    if found is None:
+        raise ValueError(f"invalid number {text!r}")
+    negative = found.group(1) == "-"
+    int_digits, frac_digits, exp_text = found.group(2), found.group(3) or "", found.group(4)
+    if not frac_digits and exp_text is None:
+        value = int(int_digits)
+        if value <= U64_MAX:
+            if not negative:
+                return value
+            return -value if value <= 2**63 else -float(value)
+    explicit = 0
     if exp_text is not None:
         explicit = int(exp_text)
         if abs(explicit) > 2**31 - 1:
-            if significand != 0 and explicit > 0:
+            if int(int_digits + frac_digits) != 0 and explicit > 0:
                 raise ValueError("number out of range")
             return -0.0 if negative else 0.0
-        exponent = max(-(2**31), min(2**31 - 1, exponent + explicit))
-    return _serde_f64(negative, significand, exponent)
+    if len(int_digits) + len(frac_digits) <= 19:  # fits in u64: no digit is dropped
+        exponent = max(-(2**31), min(2**31 - 1, explicit - len(frac_digits)))
+        return _serde_f64(negative, int(int_digits + frac_digits), exponent)
+    return _serde_digits(negative, int_digits, frac_digits, explicit)
 
 
 def _serde_float_hook(text: str) -> float:
     return float(serde_number(text))
+
+
+def _replace_floats(value: Any, fixes: dict[float, float]) -> Any:
+    if isinstance(value, float):
+        return fixes.get(value, value)
+    if isinstance(value, dict):
+        return {k: _replace_floats(v, fixes) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_floats(v, fixes) for v in value]
+    return value
 
 
 def loads_like_serde(text: str | bytes) -> Any:
@@ -101,13 +120,28 @@ def loads_like_serde(text: str | bytes) -> Any:
 
     orjson rounds decimal numbers correctly; serde_json's default parser can be one unit in
     the last place off for long or exponent-form numbers, and tlparse writes what it parsed.
-    Raises ValueError on text serde_json rejects.
+    Fast path: orjson, then only the floats whose serde value differs are replaced. Raises
+    ValueError on text serde_json rejects.
     """
     value = orjson.loads(text)
     raw = text.decode() if isinstance(text, bytes) else text
     if not _RISKY.search(raw):
         return value
-    return json.loads(raw, parse_float=_serde_float_hook, parse_int=serde_number)
+    fixes: dict[float, float] = {}
+    for token in _CANDIDATE.finditer(raw):
+        number = token.group()
+        if "." not in number and "e" not in number and "E" not in number and len(number) < 20:
+            continue
+        try:
+            serde = float(serde_number(number))
+        except ValueError:
+            continue  # text inside a string; a real out-of-range number failed orjson already
+        correct = float(number)
+        if correct != serde:
+            if fixes.get(correct, serde) != serde:  # two spellings disagree: parse exactly
+                return json.loads(raw, parse_float=_serde_float_hook, parse_int=serde_number)
+            fixes[correct] = serde
+    return _replace_floats(value, fixes) if fixes else value
 
 
 def loads_lenient(text: str | bytes) -> Any:

@@ -36,6 +36,21 @@ SENTINELS = (
     "inductor_pre_grad_graph",
     "dynamo_cpp_guards_str",
 )
+#: Envelope keys that make outputs in each mode (anything else is skipped at once).
+_DEFAULT_KEYS = frozenset(SENTINELS) | {
+    "graph_dump",
+    "dynamo_output_graph",
+    "dynamo_guards",
+    "inductor_output_code",
+    "optimize_ddp_split_child",
+    "aot_autograd_backward_compilation_metrics",
+    "bwd_compilation_metrics",
+    "link",
+    "artifact",
+    "dump_file",
+    "compilation_metrics",
+}
+_EXPORT_KEYS = frozenset({"exported_program", "guard_added", "propagate_real_tensors_provenance"})
 READABLE_PREFIX = "inductor_provenance_tracking_kernel_stack_traces"
 _EVAL_WITH_KEY = re.compile(r"<eval_with_key>\.([0-9]+)")
 
@@ -123,13 +138,20 @@ class Planner:
 
     def plan(self, env: Envelope) -> Iterator[Output]:
         """Outputs of one envelope in both modes (only accepted envelopes produce any)."""
-        if env.status != OK or env.meta is None:
+        meta = env.meta
+        if env.status != OK or meta is None:
+            return
+        default = not _DEFAULT_KEYS.isdisjoint(meta)
+        export = not _EXPORT_KEYS.isdisjoint(meta)
+        if not (default or export):
             return
         cid = env.compile_id
         key = compile_key(cid)
         folder = compile_dir(cid, env.line)
-        yield from self._default(env, env.meta, key, folder)
-        yield from self._export(env, env.meta, key, folder)
+        if default:
+            yield from self._default(env, meta, key, folder)
+        if export:
+            yield from self._export(env, meta, key, folder)
 
     def _entry(
         self, mode: str, env: Envelope, kind: str, parser: str, path: str, key: str, folder: str

@@ -29,6 +29,10 @@ GLOG = re.compile(
     r"(?P<payload>.)"
 )
 
+CHUNK = 8 << 20  # bytes read at a time
+#: TAB-indented payload lines and blank lines (tlparse skips blank lines even inside payloads).
+_PAYLOAD_BLOCK = re.compile(rb"(?:\t[^\n]*\n|\r?\n)*")
+
 # Envelope statuses: what tlparse did with the line.
 OK = "ok"  # accepted and processed
 OTHER_RANK = "other_rank"  # rejected by the rank filter
@@ -67,8 +71,8 @@ class RawLine:
     """A physical line that is not an envelope, or whose bytes need keeping as they were.
 
     kind: `fail_glog` (no glog prefix, kept as text), `blank` (empty line), `bytes` (the
-    exact bytes of a line that is not valid UTF-8), `eol` (a line ending other than the
-    log's usual one; text holds the ending).
+    exact bytes of a line that is not valid UTF-8), `eol` (from this line on, lines end with
+    `text` until the next `eol` row; before the first one they end with the log's `eol`).
     """
 
     line: int
@@ -149,46 +153,58 @@ class Reader:
         self.strings: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[Record]:
+        """Records in log order (blank and line-ending records may precede their envelope)."""
         stats = self.stats
-        pending: Envelope | None = None  # envelope whose payload lines are being collected
-        chunks: list[bytes] = []
-        eol: bytes | None = None
-        lineno = 0
-        consumed = 0
+        self._buf = b""
+        self._pos = 0
+        self._base = 0  # file offset of _buf[0]
+        self._eof = False
+        self._eol: bytes | None = None  # ending of the latest line
+        self._lineno = 0
+        first_eol = None
         progress = self._progress
-        for raw in self._stream:
-            lineno += 1
-            consumed += len(raw)
-            if progress is not None and lineno & 0x3FFF == 0:
-                progress(consumed)
-            if raw.endswith(b"\n"):
-                if raw.endswith(b"\r\n"):
-                    body, this_eol = raw[:-2], b"\r\n"
-                else:
-                    body, this_eol = raw[:-1], b"\n"
-                if eol is None:
-                    eol = this_eol
-                elif this_eol != eol:
-                    yield RawLine(lineno, "eol", this_eol.decode())
-            else:
-                body = raw
+        next_progress = 0
+        while True:
+            buf = self._buf
+            newline = buf.find(b"\n", self._pos)
+            if newline < 0:
+                if not self._eof:
+                    self._read_more()
+                    continue
+                if self._pos >= len(buf):
+                    break
+                line = buf[self._pos :]
+                self._pos = len(buf)
+                ending = b""
                 self.shape.final_newline = False
-            if not body:
+            else:
+                line = buf[self._pos : newline]
+                self._pos = newline + 1
+                ending = b"\n"
+            self._lineno += 1
+            lineno = self._lineno
+            if line.endswith(b"\r") and ending:
+                line = line[:-1]
+                ending = b"\r\n"
+            if ending and ending != self._eol:
+                if self._eol is None:
+                    first_eol = ending
+                else:
+                    yield RawLine(lineno, "eol", ending.decode())
+                self._eol = ending
+            if progress is not None and self._base + self._pos >= next_progress:
+                progress(self._base + self._pos)
+                next_progress = self._base + self._pos + (4 << 20)
+            if not line:
                 stats.blank_lines += 1
                 yield RawLine(lineno, "blank")
                 continue
-            if pending is not None:
-                if body[0] == 9:  # TAB: one more payload line
-                    chunks.append(body)
-                    continue
-                yield self._finish(pending, chunks)
-                pending = None
             try:
-                text = body.decode()
+                text = line.decode()
             except UnicodeDecodeError:
                 stats.invalid_utf8 += 1
-                yield RawLine(lineno, "bytes", data=body)
-                text = body.decode(errors="replace")
+                yield RawLine(lineno, "bytes", data=line)
+                text = line.decode(errors="replace")
             match = GLOG.search(text)
             if match is None:
                 stats.fail_glog += 1
@@ -201,11 +217,11 @@ class Reader:
                 continue
             meta = envelope.meta
             assert meta is not None
-            unknown = unknown_keys(meta)
             if envelope.status == BAD_TYPE:
                 stats.fail_json += 1
                 yield envelope
                 continue
+            unknown = unknown_keys(meta)
             envelope.unknown = unknown
             stats.unknown += len(unknown)
             entry = meta.get("str")
@@ -217,22 +233,81 @@ class Reader:
             has_payload = meta.get("has_payload")
             if has_payload is not None:
                 envelope.has_payload = has_payload
-                pending = envelope
-                chunks = []
-                continue
+                yield from self._take_payload(envelope)
             self._admit(envelope)
             yield envelope
-        if pending is not None:
-            yield self._finish(pending, chunks)
-        self.shape.eol = (eol or b"\n").decode()
-        self.shape.lines = lineno
-        self.shape.size = consumed
+        self.shape.eol = (first_eol or b"\n").decode()
+        self.shape.lines = self._lineno
+        self.shape.size = self._base + len(self._buf)
         if progress is not None:
-            progress(consumed)
+            progress(self.shape.size)
 
-    def _finish(self, envelope: Envelope, chunks: list[bytes]) -> Envelope:
-        """Attach the collected payload, check its md5, then apply the rank filter."""
-        data = b"\n".join([c[1:] for c in chunks])
+    def _read_more(self) -> None:
+        chunk = self._stream.read(CHUNK)
+        if not chunk:
+            self._eof = True
+            return
+        self._base += self._pos
+        self._buf = self._buf[self._pos :] + chunk
+        self._pos = 0
+
+    def _take_payload(self, envelope: Envelope) -> Iterator[RawLine]:
+        """Consume the TAB lines (and blank lines) after an envelope as its payload.
+
+        The common block (only TAB lines, one kind of line ending) is cut out with one regex
+        match and two byte operations; anything unusual goes line by line.
+        """
+        while True:
+            end = _PAYLOAD_BLOCK.match(self._buf, self._pos).end()
+            head = self._buf[end : end + 2]
+            complete = head[:1] not in (b"\t", b"\r") or (head[:1] == b"\r" and len(head) == 2)
+            if self._eof or (head and complete):
+                break
+            self._read_more()  # the block may go on past what has been read
+        buf = self._buf
+        start = self._pos
+        if self._eof and buf[end : end + 1] == b"\t" and buf.find(b"\n", end) < 0:
+            end = len(buf)  # the file ends inside the payload, without a final newline
+        block = buf[start:end]
+        self._pos = end
+        lines = block.count(b"\n")
+        if not block:
+            self._finish(envelope, b"", 0)
+            return
+        data = None
+        if block and block.endswith(b"\n") and b"\n\n" not in block and block[0] == 9:
+            if self._eol == b"\n" and b"\r\n" not in block:
+                data = block[1:-1].replace(b"\n\t", b"\n")
+            elif self._eol == b"\r\n" and block.count(b"\r\n") == lines and b"\n\r\n" not in block:
+                data = block[1:-2].replace(b"\r\n\t", b"\n")
+        if data is not None:
+            self._lineno += lines
+            self._finish(envelope, data, lines)
+            return
+        chunks: list[bytes] = []
+        parts = block.split(b"\n")
+        if block.endswith(b"\n"):
+            parts.pop()
+        else:
+            self.shape.final_newline = False
+        for index, line in enumerate(parts):
+            self._lineno += 1
+            ending = b"\n" if index < lines else b""
+            if line.endswith(b"\r") and ending:
+                line = line[:-1]
+                ending = b"\r\n"
+            if ending and ending != self._eol:
+                yield RawLine(self._lineno, "eol", ending.decode())
+                self._eol = ending
+            if line:
+                chunks.append(line[1:])
+            else:
+                self.stats.blank_lines += 1
+                yield RawLine(self._lineno, "blank")
+        self._finish(envelope, b"\n".join(chunks), len(chunks))
+
+    def _finish(self, envelope: Envelope, data: bytes, lines: int) -> None:
+        """Attach the payload and check its md5 (the rank filter comes after, in the caller)."""
         digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
         try:
             envelope.payload = data.decode()
@@ -240,12 +315,10 @@ class Reader:
             self.stats.invalid_utf8 += 1
             envelope.payload = data.decode(errors="replace")
             envelope.payload_bytes = data
-        envelope.payload_lines = len(chunks)
+        envelope.payload_lines = lines
         envelope.payload_md5 = digest
         if digest != envelope.has_payload:
             self.stats.fail_payload_md5 += 1
-        self._admit(envelope)
-        return envelope
 
     def _admit(self, envelope: Envelope) -> None:
         """tlparse's rank filter: the first ranked line fixes the rank; others are rejected."""

@@ -54,7 +54,9 @@ def log_bytes(db: sqlite_utils.Database, log_id: int) -> Iterator[bytes]:
         kinds = special.get(line, {})
         if "bytes" in kinds:
             body = kinds["bytes"][1]
-        ending = kinds["eol"][0].encode() if "eol" in kinds else eol
+        if "eol" in kinds:
+            eol = kinds["eol"][0].encode()
+        ending = eol
         if line == total and not final_newline:
             ending = b""
         yield body + ending
