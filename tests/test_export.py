@@ -203,7 +203,7 @@ def test_no_issues(log_writer, tmp_path):
     assert "Congratulations! No issues are found during export" in index
     assert "<table" not in index
     assert "<i>hdr</i>" in index
-    assert "exported program: (none in the log)" in index
+    assert "exported program: no link, as the log holds none." in index
     assert files_of(out) == ["index.html", "trace.db"]
 
 
