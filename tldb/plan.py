@@ -258,7 +258,6 @@ class Planner:
         if guard is not None and guard.get("prefix") != "eval":
             return
         for kind in ("guard_added", "propagate_real_tensors_provenance"):
-            if meta.get(kind) is not None:
+            if meta.get(kind) is not None:  # one page each, guard first, as tlparse
                 path = f"{d}/symbolic_guard_information.html"
                 yield self._entry(EXPORT, env, FILE, kind, path, key, d)
-                return

@@ -124,6 +124,21 @@ class StackTrie:
     def is_empty(self) -> bool:
         return not self.root.children and not self.root.terminals
 
+    def to_json(self, strings: dict[int, str]) -> list[dict[str, Any]]:
+        """The trie as nested objects: frame text, terminals here, children."""
+
+        def node_json(frame: Frame, node: _Node) -> dict[str, Any]:
+            return {
+                "filename": simplify_filename(filename_of(frame, strings)),
+                "line": frame.line,
+                "name": frame.name,
+                "loc": frame.loc,
+                "compile_ids": [t for t in node.terminals if t is not None],
+                "children": [node_json(f, n) for f, n in node.children.items()],
+            }
+
+        return [node_json(f, n) for f, n in self.root.children.items()]
+
     def render(
         self,
         strings: dict[int, str],

@@ -45,7 +45,6 @@ class Stats:
     # tldb only: kept in the database, never lost, but not part of tlparse's line.
     blank_lines: int = 0
     invalid_utf8: int = 0
-    fail_missing_field: int = 0
 
     def tlparse_line(self) -> str:
         """`Stats { ok: 64, fail_payload_md5: 1 }`: only non-zero counters, tlparse's order."""
