@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from tldb import db as dbmod
 from tldb.loader import build_database
 from tldb.paths import safe_relpath
-from tldb.rebuild import log_bytes
 from tldb.reader import Envelope, RawLine, Reader
+from tldb.rebuild import log_bytes
 
 HEADER = "V0516 11:47:27.901000 1234 torch/x.py:1] "
 
