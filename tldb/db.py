@@ -20,6 +20,8 @@ from tldb.errors import IncompleteDatabaseError, InputError, SchemaVersionError
 from tldb.resources import sql_file
 
 SCHEMA_VERSION = "1"
+#: SQL files run on a new database, in order: tables, then views over them.
+SQL_FILES = ("schema.sql", "views.sql", "kinds.sql")
 
 
 def create(path: Path) -> sqlite_utils.Database:
@@ -33,8 +35,8 @@ def create(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
     conn.execute("PRAGMA temp_store = MEMORY")
     db = sqlite_utils.Database(conn)
-    db.executescript(sql_file("schema.sql"))
-    db.executescript(sql_file("views.sql"))
+    for name in SQL_FILES:
+        db.executescript(sql_file(name))
     return db
 
 
