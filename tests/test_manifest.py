@@ -47,3 +47,15 @@ def test_manifest_failures_come_from_the_metrics(corpus, tmp_path):
     assert {c["status"] for c in manifest["compile_ids"] if c["has_metrics"]} >= {"error"}
     assert manifest["stats"]["ok"] == 13
     assert manifest["stack_trie"][0]["children"] or manifest["stack_trie"][0]["compile_ids"]
+
+
+def test_manifest_on_every_single_rank_corpus_log(corpus, tmp_path):
+    """No log of the corpus breaks the manifest (null restart lists, no metrics, no stacks)."""
+    logs = sorted((corpus / "tlparse-tests" / "inputs").glob("*.*"))
+    for index, log in enumerate(logs):
+        out = tmp_path / str(index)
+        manifest = _report(log, out)
+        directory = json.loads((out / "compile_directory.json").read_text())
+        assert sorted(c["id"] for c in manifest["compile_ids"]) == sorted(directory), log.name
+        rows = manifest["failures"]["rows"]
+        assert manifest["failures"]["restarts"] == sum(r["type"] == "restart" for r in rows)

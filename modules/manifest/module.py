@@ -87,7 +87,7 @@ class Manifest(Module):
         rows = []
         restarts = 0
         for row in ctx.query("failures"):
-            reasons = orjson.loads(row["restart_reasons"]) if row["restart_reasons"] else []
+            reasons = orjson.loads(row["restart_reasons"] or "null") or []
             restarts += len(reasons)
             for reason in reasons:
                 rows.append({"compile_id": row["compile_id"], "type": "restart", "reason": reason})
