@@ -1,10 +1,7 @@
 """tldb: torch.compile TORCH_TRACE logs into SQLite, a tlparse-compatible report, and Datasette."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tldb")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0.0.0"
+# The single source of the version (pyproject.toml reads it from here; reading it back from
+# package metadata at import time would cost a fifth of a second of startup).
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]
