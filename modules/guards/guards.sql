@@ -1,0 +1,8 @@
+-- The dynamo_guards pages of the output plan (the plan only numbers valid guard lists), with
+-- the JSON list each one renders.
+SELECT o.path, p.text AS payload
+FROM outputs o
+JOIN envelopes e ON e.id = o.envelope_id
+JOIN payloads p ON p.id = e.payload_id
+WHERE o.log_id = :log_id AND o.mode = :mode AND o.parser = 'dynamo_guards'
+ORDER BY o.number
