@@ -1,0 +1,220 @@
+"""Compilation metrics pages, the failures and restarts table, and its index section.
+
+One page per `compilation_metrics`, `bwd_compilation_metrics` and
+`aot_autograd_backward_compilation_metrics` envelope, at the path the central plan numbered.
+A compilation metrics page also shows what tlparse had gathered for that compile id when it
+reached the metrics line: the files listed so far, the latest `dynamo_start` stack, and the
+symbolic shape specializations and fast guards logged since the previous page of that id.
+Records are matched on the compile id as logged with the attempt set to 0 (when a
+frame_compile_id is present), as tlparse does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tldb import jsonfmt
+from tldb.module_api import (
+    DEFAULT_MODE,
+    DirectoryEntry,
+    IndexContribution,
+    Module,
+    ModuleContext,
+    ModuleOutput,
+)
+from tldb.stacks import Frame, frames_of, load_strings, stack_html
+
+#: Shown where tlparse 0.4.3 aborts the whole run (a failure type without a reason).
+MISSING_REASON = "(the log gives a failure type but no fail_reason)"
+
+#: Metrics fields per page kind; float fields are shown as floats even when logged as integers.
+FLOATS = {
+    "start_time",
+    "elapsed_time",
+    "entire_frame_compile_time_s",
+    "backend_compile_time_s",
+    "inductor_compile_time_s",
+    "code_gen_time_s",
+    "dynamo_time_before_restart_s",
+}
+FIELDS = {
+    "compilation_metrics": (
+        "co_name co_filename co_firstlineno cache_size accumulated_cache_size guard_count "
+        "shape_env_guard_count graph_op_count graph_node_count graph_input_count start_time "
+        "entire_frame_compile_time_s backend_compile_time_s inductor_compile_time_s "
+        "code_gen_time_s dynamo_time_before_restart_s fail_type fail_reason "
+        "fail_user_frame_filename fail_user_frame_lineno non_compliant_ops "
+        "compliant_custom_ops restart_reasons"
+    ),
+    "bwd_compilation_metrics": "inductor_compile_time_s code_gen_time_s fail_type fail_reason",
+    "aot_autograd_backward_compilation_metrics": "start_time elapsed_time fail_type fail_reason",
+}
+TEMPLATES = {
+    "compilation_metrics": "compilation_metrics.html",
+    "bwd_compilation_metrics": "bwd_compilation_metrics.html",
+    "aot_autograd_backward_compilation_metrics": "aot_backward_metrics.html",
+}
+
+
+def _label(compile_id: str) -> str:
+    return "(unknown)" if compile_id == "unknown" else compile_id
+
+
+def metrics_fields(parser: str, metadata: str) -> dict[str, Any]:
+    """The page's metrics, every field present (None when absent), parsed as serde parses."""
+    names = FIELDS[parser].split()
+    logged = jsonfmt.loads_like_serde(metadata)[parser]
+    values = {name: logged.get(name) for name in names}
+    for name in FLOATS.intersection(names):
+        if isinstance(values[name], int):
+            values[name] = float(values[name])
+    return values
+
+
+def listed_file(folder: str, entry: DirectoryEntry) -> dict[str, Any]:
+    """An "Output files" line as tlparse writes it: the first path segment of the entry is
+    replaced by the metrics page's own folder and the other segments are glued together, so
+    nested names, links and dump files come out mangled; kept so the pages match."""
+    return {
+        "href": f"{folder}/{''.join(entry.url.split('/')[1:])}",
+        "text": "".join(entry.name.split("/")[1:]),
+        "number": entry.number,
+    }
+
+
+@dataclass
+class Failure:
+    path: str
+    label: str
+    kind: str
+    description: str
+    source: str | None  # None for restarts
+
+
+def failure_rows(ctx: ModuleContext) -> list[Failure]:
+    rows = []
+    for row in ctx.query("failures", mode=ctx.config.mode):
+        label = _label(row["compile_id"])
+        for reason in orjson.loads(row["restart_reasons"] or "null") or ():
+            rows.append(Failure(row["path"], label, "RestartAnalysis", reason, None))
+        if row["fail_type"] is not None:
+            lineno = row["fail_lineno"] if row["fail_lineno"] is not None else 0
+            source = f"{row['fail_filename'] or 'N/A'}:{lineno}"
+            reason = row["fail_reason"] if row["fail_reason"] is not None else MISSING_REASON
+            rows.append(Failure(row["path"], label, row["fail_type"], reason, source))
+    return rows
+
+
+class PageContext:
+    """What tlparse had indexed by compile id when it reached a metrics line, replayed in log
+    order from the database: the latest dynamo_start stack per id, and the specializations and
+    fast guards not yet shown on a page."""
+
+    def __init__(self, ctx: ModuleContext):
+        self.strings = load_strings(ctx.db, ctx.log_id)
+        self._rows = ctx.query("context")
+        self._next: dict[str, Any] | None = next(self._rows, None)
+        self._stacks: dict[str, tuple[int, list[Frame]]] = {}
+        self._stack_html: dict[int, str] = {}
+        self._specializations: dict[str, list[dict]] = {}
+        self._guards: dict[str, list[dict]] = {}
+
+    def advance(self, envelope_id: int) -> None:
+        """Take in every record logged before `envelope_id` (a metrics line sees its own
+        envelope's stack and tables only afterwards, as in tlparse)."""
+        while self._next is not None and self._next["id"] < envelope_id:
+            row, key = self._next, self._next["raw_key"]
+            if row["start_stack"] is not None:
+                self._stacks[key] = (row["id"], frames_of(orjson.loads(row["start_stack"])))
+            if row["specialization"] is not None:
+                self._specializations.setdefault(key, []).append(
+                    self._with_stacks(orjson.loads(row["specialization"]))
+                )
+            if row["guard"] is not None:
+                self._guards.setdefault(key, []).append(
+                    self._with_stacks(orjson.loads(row["guard"]))
+                )
+            self._next = next(self._rows, None)
+
+    def _with_stacks(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A table row: the logged fields a table shows (None when absent) and both stacks."""
+        user, framework = frames_of(record.get("user_stack")), frames_of(record.get("stack"))
+        return {
+            **{name: record.get(name) for name in ("symbol", "sources", "value", "expr")},
+            "user_stack_html": stack_html(user, self.strings, "User Stack"),
+            "stack_html": stack_html(framework, self.strings, "Framework Stack"),
+        }
+
+    def stack(self, key: str) -> str:
+        found = self._stacks.get(key)
+        if found is None:
+            return ""
+        envelope_id, frames = found
+        if envelope_id not in self._stack_html:
+            self._stack_html[envelope_id] = stack_html(frames, self.strings, "Stack")
+        return self._stack_html[envelope_id]
+
+    def take_tables(self, key: str) -> tuple[list[dict], list[dict]]:
+        return self._specializations.pop(key, []), self._guards.pop(key, [])
+
+
+class CompilationMetrics(Module):
+    id = "compilation_metrics"
+    name = "Compilation metrics"
+    subscriptions = ("outputs", "envelopes", "records", "strings")
+    modes = frozenset({DEFAULT_MODE})
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:
+        failures = failure_rows(ctx)
+        index = []
+        if failures:
+            section = ctx.render("failures_section.html", count=len(failures))
+            index.append(IndexContribution("failures", section))
+        return ModuleOutput(files=self._files(ctx, failures), index_html=index)
+
+    def _files(self, ctx: ModuleContext, failures: list[Failure]) -> Iterator[tuple[str, str]]:
+        yield from self._pages(ctx)
+        yield "failures_and_restarts.html", ctx.render("failures.html", failures=failures)
+
+    def _pages(self, ctx: ModuleContext) -> Iterator[tuple[str, str]]:
+        context = PageContext(ctx)
+        for row in ctx.query("pages", mode=ctx.config.mode):
+            parser = row["parser"]
+            values = {
+                "label": _label(row["compile_id"]),
+                "m": metrics_fields(parser, row["metadata"]),
+                "missing_reason": MISSING_REASON,
+            }
+            if parser == "compilation_metrics":
+                context.advance(row["envelope_id"])
+                values.update(self._main_page(context, row, values["m"], ctx.directory))
+            yield row["path"], ctx.render(TEMPLATES[parser], **values)
+
+    def _main_page(
+        self, context: PageContext, row: dict[str, Any], m: dict[str, Any], directory
+    ) -> dict[str, Any]:
+        mini_stack = ""
+        if None not in (m["co_name"], m["co_filename"], m["co_firstlineno"]):
+            frame = Frame(0, m["co_firstlineno"], m["co_name"], None, m["co_filename"])
+            mini_stack = stack_html([frame], context.strings, "Stack")
+        key = row["lookup_key"]
+        specializations, guards = context.take_tables(key)
+        listed = [
+            listed_file(row["compile_dir"], entry)
+            for entry in directory.get(row["compile_id"], ())
+            if entry.number < row["number"]
+        ]
+        return {
+            "mini_stack": mini_stack,
+            "outputs": listed,
+            "stack": context.stack(key),
+            "specializations": specializations,
+            "guards": guards,
+        }
+
+
+MODULE = CompilationMetrics()

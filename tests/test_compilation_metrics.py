@@ -1,0 +1,300 @@
+"""Compilation metrics pages, failures_and_restarts.html and the index's failures section.
+
+Ports tlparse's conformance tests 1 to 7 as CLI tests, compares the pages with the reference on
+the corpus and on generated logs (output-file snapshot quirk, stack lookup, tables shown once,
+times shown only when non-zero), and covers what tldb does where tlparse aborts (a failure type
+without a reason) or lets log text through unescaped.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import run_tldb
+
+INPUTS = "tlparse-tests/inputs"
+PAGES = re.compile(r"(bwd_|aot_autograd_backward_)?compilation_metrics_\d+\.html$|failures_and")
+
+
+def report(log: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return run_tldb("report", str(log), "-o", str(out), "--no-browser", *flags)
+
+
+def reference(oracle: list[str], log: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*oracle, str(log), "-o", str(out), "--no-browser"], capture_output=True)
+
+
+def files_of(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
+def cid(frame: int, fcid: int | None = 0, attempt: int | None = 0) -> dict:
+    parts = {"frame_id": frame, "frame_compile_id": fcid, "attempt": attempt}
+    return {k: v for k, v in parts.items() if v is not None}
+
+
+def frames(*names: str) -> list[dict]:
+    return [{"filename": 0, "line": 5 + i, "name": n, "loc": n + "()"} for i, n in enumerate(names)]
+
+
+# tlparse's tests/integration_test.rs, tests 1 to 7: log, strict, expected output prefixes.
+CONFORMANCE = {
+    "test_parse_simple": (
+        "simple.log",
+        True,
+        [
+            "-_0_0_0/aot_forward_graph",
+            "-_0_0_0/dynamo_output_graph",
+            "index.html",
+            "compile_directory.json",
+            "failures_and_restarts.html",
+            "-_0_0_0/inductor_post_grad_graph",
+            "-_0_0_0/inductor_output_code",
+        ],
+    ),
+    "test_parse_simple_corrupted_json": (
+        "simple_corrupted_json.log",
+        False,
+        ["-_0_0_0/dynamo_output_graph", "index.html", "failures_and_restarts.html"],
+    ),
+    "test_parse_compilation_metrics": (
+        "comp_metrics.log",
+        True,
+        [
+            *(
+                f"{d}/{k}"
+                for d in ("-_0_0_1", "-_1_0_1", "-_2_0_0")
+                for k in ("dynamo_output_graph", "compilation_metrics")
+            ),
+            "index.html",
+            "compile_directory.json",
+            "failures_and_restarts.html",
+        ],
+    ),
+    "test_parse_compilation_failures": (
+        "comp_failure.log",
+        True,
+        [
+            "-_0_0_0/dynamo_output_graph",
+            "-_0_0_0/compilation_metrics",
+            "index.html",
+            "compile_directory.json",
+            "failures_and_restarts.html",
+        ],
+    ),
+    "test_parse_artifact": ("artifacts.log", True, ["-_0_0_0/fx_graph_cache_hash", "index.html"]),
+    "test_parse_chromium_event": (
+        "chromium_events.log",
+        True,
+        ["chromium_events.json", "index.html"],
+    ),
+    "test_cache_hit_miss": (
+        "cache_hit_miss.log",
+        True,
+        [
+            "-_1_0_0/fx_graph_cache_miss_33.json",
+            "-_1_0_0/fx_graph_cache_miss_9.json",
+            "-_1_0_0/fx_graph_cache_hit_20.json",
+            "compile_directory.json",
+            "index.html",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONFORMANCE)
+def test_conformance(corpus, tmp_path, name):
+    log, strict, prefixes = CONFORMANCE[name]
+    out = tmp_path / "out"
+    result = report(corpus / INPUTS / log, out, *(["--strict"] if strict else []))
+    assert result.returncode == 0, result.stderr
+    files = files_of(out)
+    for prefix in prefixes:
+        assert any(f.startswith(prefix) for f in files), prefix
+
+
+def page_lines(parity_tool, page: Path) -> list[str]:
+    return parity_tool.html_lines(page)
+
+
+def assert_pages_carry_reference_text(parity_tool, ref: Path, ours: Path) -> int:
+    """Every metrics/failures page tlparse wrote exists and shows all of tlparse's text lines."""
+    checked = 0
+    for page in sorted(ref.rglob("*.html")):
+        rel = page.relative_to(ref).as_posix()
+        if not PAGES.search(rel):
+            continue
+        mine = "\n".join(page_lines(parity_tool, ours / rel))
+        missing = [line for line in page_lines(parity_tool, page) if line not in mine]
+        assert missing == [], rel
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        f"{INPUTS}/comp_metrics.log",
+        f"{INPUTS}/comp_failure.log",
+        f"{INPUTS}/simple.log",
+        f"{INPUTS}/cache_hit_miss.log",
+        "torch213/a_mlp/dedicated_log_torch_trace__grk9d7l.log",
+        "torch213/g_2ranks/dedicated_log_torch_trace_rank_1_c51nhzd7.log",
+    ],
+)
+def test_corpus_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path, log):
+    assert report(corpus / log, tmp_path / "out").returncode == 0
+    assert reference(oracle, corpus / log, tmp_path / "ref").returncode == 0
+    assert assert_pages_carry_reference_text(parity_tool, tmp_path / "ref", tmp_path / "out") >= 2
+    comparison = parity_tool.compare(tmp_path / "ref", tmp_path / "out")
+    assert comparison["missing"] == []
+
+
+def quirks_log(log_writer, path: Path) -> Path:
+    w = log_writer
+    w.add({"str": ["/src/model.py", 0]})
+    # metrics without an attempt: listed under [0/0], written to -_0_0_-, no stack found
+    w.add({"dynamo_start": {"stack": frames("main", "f")}, **cid(0, attempt=None)})
+    w.add({"dynamo_output_graph": {}, **cid(0)}, "graph()")
+    w.add({"compilation_metrics": {"graph_op_count": 1}, **cid(0, attempt=None)})
+    # a restart page [1/0_1] shows the [1/0] stack and the attempt-0 tables, once
+    w.add({"dynamo_start": {"stack": frames("main", "g")}, **cid(1)})
+    spec = {"symbol": "s0", "sources": ["L['x'].size()[0]", "L['y']"], "value": "3"}
+    w.add({"symbolic_shape_specialization": {**spec, "stack": frames("spec")}, **cid(1)})
+    w.add({"symbolic_shape_specialization": {"symbol": "never_shown"}, **cid(1, attempt=None)})
+    w.add({"guard_added_fast": {"expr": "Eq(s0, 3)", "user_stack": frames("user")}, **cid(1)})
+    times = {
+        "entire_frame_compile_time_s": 2,
+        "backend_compile_time_s": 0,
+        "inductor_compile_time_s": 0.0,
+        "code_gen_time_s": 1e-06,
+        "dynamo_time_before_restart_s": 12345678901234567.0,
+    }
+    w.add(
+        {
+            "compilation_metrics": {"restart_reasons": ["graph break in g"], **times},
+            **cid(1, attempt=1),
+        }
+    )
+    w.add({"compilation_metrics": {"graph_op_count": 2, "restart_reasons": []}, **cid(1)})
+    # links, nested artifacts and dump files make broken "Output files" links in tlparse
+    w.add({"link": {"name": "dashboard", "url": "https://example.com/run/1"}, **cid(2)})
+    w.add({"artifact": {"name": "nested/name", "encoding": "string"}, **cid(2)}, "x")
+    w.add({"dump_file": {"name": "gen.py"}, **cid(2)}, "a = 1")
+    failure = {
+        "fail_type": "Unsupported",
+        "fail_reason": "cannot trace",
+        "fail_user_frame_filename": "/src/model.py",
+        "fail_user_frame_lineno": 12,
+        "co_name": "forward",
+        "co_filename": "/src/model.py",
+        "co_firstlineno": 3,
+        "compliant_custom_ops": ["mylib::ok"],
+        "non_compliant_ops": ["mylib::bad"],
+    }
+    w.add({"compilation_metrics": failure, **cid(2)})
+    w.add(
+        {"bwd_compilation_metrics": {"inductor_compile_time_s": 4, "code_gen_time_s": 0}, **cid(2)}
+    )
+    w.add(
+        {
+            "aot_autograd_backward_compilation_metrics": {
+                "start_time": 1.5,
+                "fail_type": "E",
+                "fail_reason": "r",
+            },
+            **cid(2),
+        }
+    )
+    return w.write(path)
+
+
+def test_generated_pages_match_tlparse(oracle, parity_tool, log_writer, tmp_path):
+    log = quirks_log(log_writer, tmp_path / "q.log")
+    assert report(log, tmp_path / "out").returncode == 0
+    assert reference(oracle, log, tmp_path / "ref").returncode == 0
+    assert assert_pages_carry_reference_text(parity_tool, tmp_path / "ref", tmp_path / "out") == 7
+    assert parity_tool.compare(tmp_path / "ref", tmp_path / "out")["missing"] == []
+
+
+def test_generated_pages_content(log_writer, tmp_path):
+    out = tmp_path / "out"
+    assert report(quirks_log(log_writer, tmp_path / "q.log"), out).returncode == 0
+    no_attempt = (out / "-_0_0_-/compilation_metrics_1.html").read_text()
+    assert (
+        '<a href="-_0_0_-/dynamo_output_graph_0.txt">dynamo_output_graph_0.txt</a> (0)'
+        in no_attempt
+    )
+    assert "<details>" not in no_attempt  # its dynamo_start had no attempt: no stack
+    restart = (out / "-_1_0_1/compilation_metrics_2.html").read_text()
+    assert "in g<br>" in restart and "s0" in restart and "L[&#39;y&#39;]<br>" in restart
+    assert "Eq(s0, 3)" in restart and "never_shown" not in restart
+    assert ": 2.0</p>" in restart and "Backend" in restart and ": 0.0</p>" in restart
+    assert "Inductor <abbr" not in restart and "Code Gen Time: 1e-6" in restart
+    assert ": 1.2345678901234568e16</p>" in restart
+    second = (out / "-_1_0_0/compilation_metrics_3.html").read_text()
+    assert "in g<br>" in second and "Eq(s0, 3)" not in second and "<td>s0</td>" not in second
+    failed = (out / "-_2_0_0/compilation_metrics_7.html").read_text()
+    assert '<a href="-_2_0_0/example.comrun1"></a> (4)' in failed
+    assert '<a href="-_2_0_0/nestedname_5.txt">nestedname_5.txt</a> (5)' in failed
+    assert '<a href="-_2_0_0/gen.py.html">gen.py.html</a> (6)' in failed
+    assert "/src/model.py:3 in forward" in failed and "mylib::ok" in failed
+    assert "mylib::bad" in failed and "line 12" in failed
+    failures = (out / "failures_and_restarts.html").read_text()
+    assert failures.count("RestartAnalysis") == 1 and "/src/model.py:12" in failures
+    index = (out / "index.html").read_text()
+    assert "2 restart(s) and/or compilation failure(s)" in index
+
+
+def test_no_failures_still_writes_the_table(corpus, tmp_path):
+    out = tmp_path / "out"
+    assert report(corpus / INPUTS / "simple.log", out).returncode == 0
+    assert "Failure Description" in (out / "failures_and_restarts.html").read_text()
+    assert "Failures and Restarts" not in (out / "index.html").read_text()
+
+
+def test_failure_type_without_reason(oracle, log_writer, tmp_path):
+    """tlparse aborts the whole run ("Fail reason not found"); tldb reports the failure."""
+    log_writer.add({"compilation_metrics": {"fail_type": "BackendCompilerFailed"}, **cid(0)})
+    log = log_writer.write(tmp_path / "f.log")
+    out = tmp_path / "out"
+    result = report(log, out)
+    assert result.returncode == 0, result.stderr
+    page = (out / "-_0_0_0/compilation_metrics_0.html").read_text()
+    assert "BackendCompilerFailed" in page and "no fail_reason" in page
+    failures = (out / "failures_and_restarts.html").read_text()
+    assert "<pre>BackendCompilerFailed</pre>" in failures and "no fail_reason" in failures
+    assert "N/A:0" in failures
+    assert "1 restart(s) and/or compilation failure(s)" in (out / "index.html").read_text()
+    assert reference(oracle, log, tmp_path / "ref").returncode != 0
+
+
+def test_log_text_is_escaped(log_writer, tmp_path):
+    bad = "<script>alert(1)</script>"
+    log_writer.add({"str": [f"/src/{bad}.py", 0]})
+    log_writer.add({"dynamo_start": {"stack": frames(bad)}, **cid(0)})
+    log_writer.add({"symbolic_shape_specialization": {"symbol": bad, "sources": [bad]}, **cid(0)})
+    log_writer.add({"guard_added_fast": {"expr": bad}, **cid(0)})
+    metrics = {
+        "fail_type": bad,
+        "fail_reason": bad,
+        "fail_user_frame_filename": bad,
+        "restart_reasons": [bad],
+        "co_name": bad,
+        "co_filename": bad,
+        "co_firstlineno": 1,
+        "compliant_custom_ops": [bad],
+    }
+    log_writer.add({"compilation_metrics": metrics, **cid(0)})
+    log_writer.add({"bwd_compilation_metrics": {"fail_type": bad, "fail_reason": bad}, **cid(0)})
+    out = tmp_path / "out"
+    assert report(log_writer.write(tmp_path / "h.log"), out).returncode == 0
+    pages = [p for p in out.rglob("*.html") if PAGES.search(p.name)]
+    assert len(pages) == 3
+    for page in pages:
+        text = page.read_text()
+        assert "<script>alert" not in text, page.name
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, page.name
