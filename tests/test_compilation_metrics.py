@@ -23,8 +23,9 @@ def report(log: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
     return run_tldb("report", str(log), "-o", str(out), "--no-browser", *flags)
 
 
-def reference(oracle: list[str], log: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*oracle, str(log), "-o", str(out), "--no-browser"], capture_output=True)
+def reference(oracle: list[str], log: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    command = [*oracle, str(log), "-o", str(out), "--no-browser", *flags]
+    return subprocess.run(command, capture_output=True)
 
 
 def files_of(out: Path) -> list[str]:
@@ -135,19 +136,20 @@ def assert_pages_carry_reference_text(parity_tool, ref: Path, ours: Path) -> int
 
 
 @pytest.mark.parametrize(
-    "log",
+    ("log", "flags"),
     [
-        f"{INPUTS}/comp_metrics.log",
-        f"{INPUTS}/comp_failure.log",
-        f"{INPUTS}/simple.log",
-        f"{INPUTS}/cache_hit_miss.log",
-        "torch213/a_mlp/dedicated_log_torch_trace__grk9d7l.log",
-        "torch213/g_2ranks/dedicated_log_torch_trace_rank_1_c51nhzd7.log",
+        (f"{INPUTS}/comp_metrics.log", ()),
+        (f"{INPUTS}/comp_failure.log", ()),
+        (f"{INPUTS}/simple.log", ()),
+        (f"{INPUTS}/simple.log", ("--plain-text",)),
+        (f"{INPUTS}/cache_hit_miss.log", ()),
+        ("torch213/a_mlp/dedicated_log_torch_trace__grk9d7l.log", ()),
+        ("torch213/g_2ranks/dedicated_log_torch_trace_rank_1_c51nhzd7.log", ()),
     ],
 )
-def test_corpus_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path, log):
-    assert report(corpus / log, tmp_path / "out").returncode == 0
-    assert reference(oracle, corpus / log, tmp_path / "ref").returncode == 0
+def test_corpus_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path, log, flags):
+    assert report(corpus / log, tmp_path / "out", *flags).returncode == 0
+    assert reference(oracle, corpus / log, tmp_path / "ref", *flags).returncode == 0
     assert assert_pages_carry_reference_text(parity_tool, tmp_path / "ref", tmp_path / "out") >= 2
     comparison = parity_tool.compare(tmp_path / "ref", tmp_path / "out")
     assert comparison["missing"] == []
