@@ -15,7 +15,24 @@ import pytest
 from conftest import CORPUS
 
 #: Cases whose whole report (HTML pages included) tldb reproduces; each issue adds its cases.
-COMPLETE: set[str] = {"export", "export_guard_added"}
+COMPLETE: set[str] = {
+    "simple",
+    "simple_corrupted_json",
+    "artifacts",
+    "autotune_with_compile_id",
+    "cache_hit_miss",
+    "chromium_events",
+    "comp_failure",
+    "comp_metrics",
+    "links",
+    "simple-plain-text",
+    "simple-custom-header",
+    "export",
+    "export_guard_added",
+    "torch213_mlp",
+    "torch213_2ranks_rank0",
+    "torch213_2ranks_rank1",
+}
 
 
 def _cases(select) -> list[dict]:
