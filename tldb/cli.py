@@ -198,3 +198,27 @@ def load(logs: tuple[Path, ...], db_path: Path, verbose: bool) -> None:
             print_load_summary(db, log_id, verbose)
     finally:
         db.conn.close()
+
+
+@cli.command()
+@click.argument("rank_dbs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "target",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The combined database to (re)build.",
+)
+def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
+    """Merge per-rank databases into one, with a `rank` column in every table.
+
+    Each database's rank is its log's (dedicated_log_torch_trace_rank_N), else that of its
+    rank_N folder, else the rank its envelopes carry. Ids are renumbered so they never collide.
+    """
+    from tldb.combine import combine as combine_dbs
+    from tldb.combine import rank_of
+
+    result = combine_dbs([(rank_of(p), p) for p in rank_dbs], target)
+    ranks = ", ".join(map(str, result.ranks))
+    click.echo(f"{target}: rank(s) {ranks}, {result.rows.get('envelopes', 0)} envelopes", err=True)

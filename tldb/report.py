@@ -98,6 +98,40 @@ def _index_page(ctx: ModuleContext, sections: Iterable[tuple[str, IndexContribut
     return replace(ctx, module_dir=templates_dir()).render("index.html", sections=ordered)
 
 
+def render_report(
+    db, log_id: int, out_dir: Path, config: ReportConfig, registry: ModuleRegistry, modules
+) -> tuple[Site, dict[str, list]]:
+    """Render one loaded log's report into out_dir (which must exist); return the site written
+    and the merged compile directory. Used for single-log reports and for each rank folder."""
+    site = Site(out_dir)
+    ctx = ModuleContext(
+        db=db,
+        out_dir=site.root,
+        config=config,
+        manifest=build_manifest(db, log_id),
+        log_id=log_id,
+        module_dir=Path(),
+    )
+    base = plan_directory(db, log_id, config.mode, config.plain_text)
+    directory, sections = registry.render_all(modules, ctx, site.write, base)
+    if not config.export_mode:
+        site.write("index.html", _index_page(ctx, sections))
+    return site, directory
+
+
+def strict_problems(
+    stats: Stats, directory: dict, strict: bool, strict_compile_id: bool, where: str = ""
+) -> list[str]:
+    """What --strict and --strict-compile-id object to (empty when all is well)."""
+    problems = []
+    if strict and stats.strict_failures():
+        problems.append(f"--strict: {where or 'the log'} has problems: {stats.tlparse_line()}")
+    if strict_compile_id and "unknown" in directory:
+        suffix = f" ({where})" if where else ""
+        problems.append(f"--strict-compile-id: Some log entries did not have compile id{suffix}")
+    return problems
+
+
 def run_report(request: ReportRequest) -> ReportResult:
     source = request.source
     out_dir = request.out_dir
@@ -116,27 +150,10 @@ def run_report(request: ReportRequest) -> ReportResult:
     try:
         log_id = _only_log(db)
         stats = print_load_summary(db, log_id, request.config.verbose)
-        site = Site(out_dir)
-        config = request.config
-        ctx = ModuleContext(
-            db=db,
-            out_dir=site.root,
-            config=config,
-            manifest=build_manifest(db, log_id),
-            log_id=log_id,
-            module_dir=Path(),
-        )
-        base = plan_directory(db, log_id, config.mode, config.plain_text)
-        directory, sections = registry.render_all(modules, ctx, site.write, base)
-        if not config.export_mode:
-            site.write("index.html", _index_page(ctx, sections))
+        site, directory = render_report(db, log_id, out_dir, request.config, registry, modules)
     finally:
         db.conn.close()
-    problems = []
-    if request.strict and stats.strict_failures():
-        problems.append(f"--strict: the log has problems: {stats.tlparse_line()}")
-    if request.strict_compile_id and "unknown" in directory:
-        problems.append("--strict-compile-id: Some log entries did not have compile id")
+    problems = strict_problems(stats, directory, request.strict, request.strict_compile_id)
     if problems:
         raise StrictError("; ".join(problems) + f" (report written to {out_dir})")
     return ReportResult(db_path, stats, site.files, site.bytes)

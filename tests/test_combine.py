@@ -1,0 +1,161 @@
+"""`tldb combine`: per-rank databases into one, with a `rank` column in every table."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, LogWriter, run_tldb
+
+from tldb import db as dbmod
+from tldb.loader import build_database
+
+INPUTS = CORPUS / "tlparse-tests" / "inputs"
+
+
+def _tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+
+
+def _count(path: Path, table: str, where: str = "", args: tuple = ()) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f'SELECT count(*) FROM "{table}" {where}', args).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def rank_dbs(corpus, tmp_path_factory) -> dict[int, Path]:
+    """The four multi_rank_logs ranks, each in its own database (rank from the file name)."""
+    base = tmp_path_factory.mktemp("ranks")
+    dbs = {}
+    for rank in range(4):
+        log = INPUTS / "multi_rank_logs" / f"dedicated_log_torch_trace_rank_{rank}.log"
+        dbs[rank] = base / f"r{rank}.db"
+        build_database([log], dbs[rank])
+    return dbs
+
+
+@pytest.fixture(scope="module")
+def combined(rank_dbs, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("combined") / "all.db"
+    result = run_tldb("combine", *map(str, rank_dbs.values()), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "rank(s) 0, 1, 2, 3" in result.stderr
+    return target
+
+
+def test_every_table_has_a_rank_column_and_the_rank_dbs_rows(rank_dbs, combined):
+    tables = _tables(rank_dbs[0])
+    assert set(_tables(combined)) == set(tables)
+    for table in tables:
+        with sqlite3.connect(combined) as conn:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+        assert columns[0] == "rank", table
+        for rank, path in rank_dbs.items():
+            own = _count(path, table)
+            assert _count(combined, table, "WHERE rank = ?", (rank,)) == own, (table, rank)
+    # The combined database's own facts (meta rows with rank NULL) make it a tldb database.
+    assert _count(combined, "meta", "WHERE rank IS NULL AND key = 'load_complete'") == 1
+
+
+def test_group_by_rank(combined):
+    with sqlite3.connect(combined) as conn:
+        rows = conn.execute(
+            "SELECT rank, count(*) FROM envelopes WHERE status = 'ok' GROUP BY rank ORDER BY rank"
+        ).fetchall()
+        # The tlparse `ok` counts of each rank log.
+        assert rows == [(0, 13), (1, 808), (2, 13), (3, 297)]
+        # The envelope's own rank key is kept, renamed beside the new column.
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(envelopes)")]
+        assert columns[0] == "rank" and "envelope_rank" in columns
+
+
+def test_ids_are_remapped_consistently(combined):
+    with sqlite3.connect(combined) as conn:
+        for sql in (
+            # every reference lands on a row of the same rank
+            "SELECT count(*) FROM envelopes e JOIN payloads p ON p.id = e.payload_id "
+            "WHERE p.rank <> e.rank",
+            "SELECT count(*) FROM envelopes e JOIN logs l ON l.id = e.log_id WHERE l.rank <> e.rank",
+            "SELECT count(*) FROM outputs o JOIN envelopes e ON e.id = o.envelope_id "
+            "WHERE e.rank <> o.rank",
+            "SELECT count(*) FROM strings s JOIN logs l ON l.id = s.log_id WHERE l.rank <> s.rank",
+            # and no reference is left dangling
+            "SELECT count(*) FROM envelopes WHERE payload_id IS NOT NULL "
+            "AND payload_id NOT IN (SELECT id FROM payloads)",
+            "SELECT count(*) FROM outputs WHERE envelope_id NOT IN (SELECT id FROM envelopes)",
+        ):
+            assert conn.execute(sql).fetchone()[0] == 0, sql
+        # The same payload text in two ranks is two rows, one per rank.
+        dupes = conn.execute(
+            "SELECT count(*) FROM (SELECT md5 FROM payloads GROUP BY md5 HAVING count(*) > 1)"
+        ).fetchone()[0]
+        assert dupes > 0
+
+
+def test_views_work_on_the_combined_database(combined):
+    db = dbmod.open_readonly(combined)
+    try:
+        rows = db.conn.execute(
+            "SELECT rank, count(*) FROM records GROUP BY rank ORDER BY rank"
+        ).fetchall()
+    finally:
+        db.conn.close()
+    assert [r[0] for r in rows] == [0, 1, 2, 3]
+
+
+def _small_db(path: Path, rank: int | None, frames: int = 2) -> Path:
+    writer = LogWriter()
+    for frame in range(frames):
+        meta = {"dynamo_start": {}, "frame_id": frame, "frame_compile_id": 0, "attempt": 0}
+        if rank is not None:
+            meta["rank"] = rank
+        writer.add(meta)
+        writer.add({"dynamo_output_graph": {}, "frame_id": frame, "frame_compile_id": 0}, "graph")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = writer.write(path.with_suffix(".log"))
+    build_database([log], path)
+    return path
+
+
+def test_more_than_ten_ranks(tmp_path):
+    dbs = [
+        _small_db(tmp_path / f"rank_{r}" / "trace.db", rank=None, frames=r + 1) for r in range(12)
+    ]
+    target = tmp_path / "all.db"
+    result = run_tldb("combine", *map(str, dbs), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(target) as conn:
+        counts = dict(conn.execute("SELECT rank, count(*) FROM envelopes GROUP BY rank"))
+        assert counts == {r: 2 * (r + 1) for r in range(12)}
+        assert conn.execute("SELECT count(DISTINCT id) FROM envelopes").fetchone()[0] == sum(
+            counts.values()
+        )
+        # sqlite's attach limit never applies: nothing stays attached
+        assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]
+
+
+def test_rank_from_envelopes_and_errors(tmp_path):
+    ranked = _small_db(tmp_path / "a" / "x.db", rank=7)
+    unranked = _small_db(tmp_path / "b" / "y.db", rank=None)
+    target = tmp_path / "all.db"
+    ok = run_tldb("combine", str(ranked), "-o", str(target))
+    assert ok.returncode == 0, ok.stderr
+    with sqlite3.connect(target) as conn:
+        assert {r[0] for r in conn.execute("SELECT rank FROM envelopes")} == {7}
+    unknown = run_tldb("combine", str(unranked), "-o", str(target))
+    assert unknown.returncode == 1
+    assert "cannot tell the rank of" in unknown.stderr
+    twice = run_tldb("combine", str(ranked), str(ranked), "-o", str(target))
+    assert twice.returncode == 1
+    assert "several databases for rank(s) 7" in twice.stderr
+    not_db = tmp_path / "not.db"
+    not_db.write_text("hello")
+    bad = run_tldb("combine", str(not_db), "-o", str(target))
+    assert bad.returncode == 1 and bad.stderr.startswith("Error:")

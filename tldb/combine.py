@@ -1,0 +1,219 @@
+"""Merge per-rank databases into one database with a `rank` column in every table.
+
+Each rank database is attached, copied with `INSERT ... SELECT` and detached before the next
+one, so any number of ranks works (SQLite attaches at most 10 databases at a time) and memory
+stays at SQLite's page cache whatever the number of ranks: rows never pass through Python.
+
+Layout of the combined database, derived from the rank databases' own schema (so tables other
+code adds later are combined too):
+- every table gets a first column `rank` (the N of `rank_N`); a column a rank table already
+  calls `rank` (envelopes: the envelope's own rank key) is renamed `<table singular>_rank`;
+- integer ids (`id INTEGER PRIMARY KEY`) are shifted by the largest id already combined, and
+  every column declared `REFERENCES t(id)` is shifted with them, so ids never collide;
+- other primary keys get `rank` in front; UNIQUE constraints are dropped (the same payload may
+  appear in several ranks);
+- indexes and views of the rank databases are re-created; meta rows of the combined database
+  itself have rank NULL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tldb import __version__
+from tldb import db as dbmod
+from tldb.errors import InputError
+
+_RANK_FOLDER = re.compile(r"rank_([0-9]+)")
+
+
+@dataclass
+class _Table:
+    name: str
+    columns: list[str]  # names in the rank databases
+    rowid: str | None  # the `INTEGER PRIMARY KEY` column, if any
+    references: dict[str, str] = field(default_factory=dict)  # column -> table it points to
+
+    def combined_name(self, column: str) -> str:
+        if column != "rank":
+            return column
+        return f"{self.name[:-1] if self.name.endswith('s') else self.name}_rank"
+
+
+@dataclass
+class CombineResult:
+    target: Path
+    ranks: list[int]
+    rows: dict[str, int]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def rank_of(path: Path) -> int:
+    """The rank of a rank database: its log's file-name rank, else a `rank_N` parent folder,
+    else the rank its envelopes carry."""
+    db = dbmod.open_readonly(path)
+    try:
+        rows = db.conn.execute("SELECT file_rank, detected_rank FROM logs").fetchall()
+    finally:
+        db.conn.close()
+    for column in (0, None, 1):
+        if column is None:
+            found = _RANK_FOLDER.fullmatch(path.resolve().parent.name)
+            values = {int(found.group(1))} if found else set()
+        else:
+            values = {row[column] for row in rows}
+        if len(values) == 1 and None not in values:
+            return values.pop()
+    raise InputError(
+        f"cannot tell the rank of {path}: its log names none (dedicated_log_torch_trace_rank_N), "
+        "it is not in a rank_N folder and its envelopes carry no single rank"
+    )
+
+
+def _tables(conn: sqlite3.Connection, schema: str) -> list[_Table]:
+    names = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+        )
+    ]
+    tables = []
+    for name in names:
+        info = conn.execute(f"PRAGMA {schema}.table_info({_quote(name)})").fetchall()
+        pks = [r for r in info if r[5]]
+        rowid = pks[0][1] if len(pks) == 1 and pks[0][2].upper() == "INTEGER" else None
+        table = _Table(name, [r[1] for r in info], rowid)
+        for fk in conn.execute(f"PRAGMA {schema}.foreign_key_list({_quote(name)})"):
+            table.references[fk[3]] = fk[2]
+        tables.append(table)
+    return tables
+
+
+def _create(conn: sqlite3.Connection, schema: str, table: _Table) -> None:
+    """The combined table: `rank` first, the rank table's columns, primary key with rank."""
+    info = conn.execute(f"PRAGMA {schema}.table_info({_quote(table.name)})").fetchall()
+    parts = ["rank INTEGER"]
+    for _, column, ctype, notnull, _, _ in info:
+        spec = f"{_quote(table.combined_name(column))} {ctype}".rstrip()
+        if column == table.rowid:
+            spec += " PRIMARY KEY"
+        elif notnull:
+            spec += " NOT NULL"
+        if column in table.references:
+            spec += f" REFERENCES {_quote(table.references[column])}(id)"
+        parts.append(spec)
+    pk = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
+    if pk and table.rowid is None:
+        parts.append(f"PRIMARY KEY (rank, {', '.join(_quote(table.combined_name(c)) for c in pk)})")
+    conn.execute(f"CREATE TABLE main.{_quote(table.name)} ({', '.join(parts)})")
+
+
+def _check_source(path: Path) -> None:
+    dbmod.open_readonly(path).conn.close()  # raises a clear error for foreign or partial files
+
+
+def combine(sources: list[tuple[int, Path]], target: Path) -> CombineResult:
+    """Build `target` from (rank, database) pairs, atomically (a temporary file renamed)."""
+    if not sources:
+        raise InputError("no rank databases to combine")
+    ranks = [rank for rank, _ in sources]
+    duplicates = sorted({r for r in ranks if ranks.count(r) > 1})
+    if duplicates:
+        raise InputError(f"several databases for rank(s) {', '.join(map(str, duplicates))}")
+    for _, path in sources:
+        _check_source(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp, isolation_level=None, uri=True)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -32768")
+        known: dict[str, _Table] = {}
+        extras: dict[str, str] = {}  # index and view SQL of the rank databases, by name
+        for rank, path in sorted(sources):
+            _copy_rank(conn, rank, path, known, extras)
+        _finish(conn, extras, sorted(ranks))
+        rows = {
+            name: conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
+            for name in known
+        }
+        conn.close()
+        os.replace(tmp, target)
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return CombineResult(target, sorted(ranks), rows)
+
+
+def _copy_rank(
+    conn: sqlite3.Connection, rank: int, path: Path, known: dict[str, _Table], extras: dict
+) -> None:
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    conn.execute("ATTACH DATABASE ? AS r", [uri])
+    try:
+        tables = _tables(conn, "r")
+        for _kind, name, sql in conn.execute(
+            "SELECT type, name, sql FROM r.sqlite_master WHERE type IN ('index', 'view') "
+            "AND sql IS NOT NULL ORDER BY rowid"
+        ):
+            extras.setdefault(name, sql)
+        offsets: dict[str, int] = {}
+        for table in tables:
+            if table.name not in known:
+                _create(conn, "r", table)
+                known[table.name] = table
+            elif known[table.name].columns != table.columns:
+                raise InputError(f"{path}: table {table.name} has other columns than rank 0's")
+            if table.rowid:
+                offsets[table.name] = conn.execute(
+                    f"SELECT coalesce(max({_quote(table.rowid)}), 0) FROM main.{_quote(table.name)}"
+                ).fetchone()[0]
+        conn.execute("BEGIN")
+        for table in tables:
+            targets, values = ["rank"], [str(int(rank))]
+            for column in table.columns:
+                targets.append(_quote(table.combined_name(column)))
+                shift = offsets.get(table.name) if column == table.rowid else None
+                if column in table.references:
+                    shift = offsets.get(table.references[column], 0)
+                values.append(f"{_quote(column)} + {shift}" if shift else _quote(column))
+            conn.execute(
+                f"INSERT INTO main.{_quote(table.name)} ({', '.join(targets)}) "
+                f"SELECT {', '.join(values)} FROM r.{_quote(table.name)}"
+            )
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute("DETACH DATABASE r")
+
+
+def _finish(conn: sqlite3.Connection, extras: dict[str, str], ranks: list[int]) -> None:
+    """Indexes and views of the rank databases (those that still make sense), and meta."""
+    for sql in extras.values():
+        try:
+            conn.execute(sql)
+        except sqlite3.Error:
+            continue  # an index or view on a column the combined layout renamed
+    conn.executemany(
+        "INSERT INTO meta (rank, key, value) VALUES (NULL, ?, ?)",
+        [
+            ("schema_version", dbmod.SCHEMA_VERSION),
+            ("tldb_version", __version__),
+            ("combined_ranks", ",".join(map(str, ranks))),
+            ("load_complete", "1"),
+        ],
+    )
+    conn.execute("ANALYZE")
