@@ -1,0 +1,265 @@
+"""The multi-rank landing page and cross-rank files of `--all-ranks-html`, from SQL.
+
+Reads the combined database (one `rank` column in every table) and writes what tlparse 0.4.3
+writes at the top of a multi-rank report: index.html (divergence warnings, rank links, runtime,
+execution-order and tensor-metadata analyses), chromium_events.json (all ranks, pid = rank),
+runtime_estimations.json, chromium_trace_with_runtime.json, collective_schedules.json and each
+rank's rank_N/collectives_parity.json. Ranks are always taken in ascending order and graph
+folders in name order, never in a file system's listing order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from tldb import jsonfmt
+from tldb.module_api import MULTI_RANK_MODE, Module, ModuleContext, ModuleOutput
+
+from . import analysis as an
+from . import sources as src
+
+PARITY_DESCRIPTION = (
+    "Difference of # of collectives in scheduler and inductor output code and missing wait "
+    "collectives"
+)
+#: Above this many ranks, the rank links are folded into blocks of this size.
+RANK_BLOCK = 64
+
+
+def _pretty_array(items: Iterable[object], dump: Callable[[object], str]) -> Iterator[str]:
+    """A pretty JSON array written item by item, never whole in memory."""
+    first = True
+    for item in items:
+        yield ("[\n  " if first else ",\n  ") + dump(item).replace("\n", "\n  ")
+        first = False
+    yield "[]" if first else "\n]"
+
+
+def _in_order(value: object) -> str:
+    """Pretty JSON keeping the keys in the order written (tlparse's struct field order)."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+@dataclass
+class Landing:
+    """Everything the landing page shows."""
+
+    ranks: list[int]
+    compile_divergence: bool = False
+    cache_groups: list[list[int]] = field(default_factory=list)
+    collective_groups: list[list[int]] = field(default_factory=list)
+    has_chromium: bool = False
+    has_runtime: bool = False
+    has_schedules: bool = False
+    runtime_rows: list[an.RuntimeRow] | None = None
+    order: an.OrderSummary | None = None
+    tensor_groups: list[list[int]] = field(default_factory=list)
+    problems: list[src.Problem] = field(default_factory=list)
+    combined_db: str | None = None
+
+    @property
+    def tensor_divergence(self) -> bool:
+        return len(self.tensor_groups) > 1
+
+    @property
+    def warnings(self) -> bool:
+        return (
+            self.compile_divergence
+            or len(self.cache_groups) > 1
+            or len(self.collective_groups) > 1
+            or self.tensor_divergence
+            or bool(self.problems)
+        )
+
+    def rank_blocks(self) -> list[list[int]]:
+        if len(self.ranks) <= RANK_BLOCK:
+            return [self.ranks]
+        return [self.ranks[i : i + RANK_BLOCK] for i in range(0, len(self.ranks), RANK_BLOCK)]
+
+
+class MultiRank(Module):
+    id = "multi_rank"
+    name = "Multi-rank landing page"
+    subscriptions = ("logs", "envelopes", "outputs", "payloads")
+    modes = frozenset({MULTI_RANK_MODE})
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:
+        landing = Landing([row["rank"] for row in ctx.query("ranks")])
+        self._compile_and_cache(ctx, landing)
+        landing.has_chromium = next(self._chromium_events(ctx), None) is not None
+        self._runtime(ctx, landing)
+        self._collectives(ctx, landing)
+        self._execution_order(ctx, landing)
+        landing.combined_db = _combined_name(ctx)
+        return ModuleOutput(files=self._files(ctx, landing))
+
+    # --- analyses -------------------------------------------------------------------------
+
+    def _compile_and_cache(self, ctx: ModuleContext, landing: Landing) -> None:
+        ids: dict[int, list[str]] = {rank: [] for rank in landing.ranks}
+        for row in ctx.query("compile_ids"):
+            ids[row["rank"]].append(row["compile_id"])
+        first = ids[landing.ranks[0]] if landing.ranks else []
+        landing.compile_divergence = any(v != first for v in ids.values())
+        icons: dict[int, list[str]] = {rank: [] for rank in landing.ranks}
+        for row in ctx.query("cache_suffixes"):
+            icons[row["rank"]].append(row["suffix"])
+        patterns = {rank: "".join(v) for rank, v in icons.items()}
+        landing.cache_groups = an.groups(patterns)
+
+    def _runtime(self, ctx: ModuleContext, landing: Landing) -> None:
+        totals: dict[int, list[tuple[str, float]]] = {}
+        tensor: dict[int, list[str]] = {}
+        for graph in src.runtime_graphs(ctx, landing.problems):
+            if graph.fingerprint is not None:
+                tensor.setdefault(graph.rank, []).append(graph.fingerprint)
+            if graph.ops:
+                total = 0.0
+                for _, ns in graph.ops:
+                    total += ns
+                totals.setdefault(graph.rank, []).append((graph.graph, total))
+        landing.has_runtime = bool(totals)
+        landing.runtime_rows = an.runtime_rows(totals) if totals else None
+        landing.tensor_groups = an.groups({r: ",".join(f) for r, f in tensor.items()})
+
+    def _collectives(self, ctx: ModuleContext, landing: Landing) -> None:
+        signatures = {rank: hashlib.sha1(usedforsecurity=False) for rank in landing.ranks}
+        started: set[int] = set()
+        for rank, _, ops in src.schedules(ctx, landing.problems):
+            if not ops:
+                continue
+            landing.has_schedules = True
+            for op in ops:
+                signatures[rank].update(b"," if rank in started else b"")
+                signatures[rank].update(op.encode())
+                started.add(rank)
+        if landing.has_schedules:
+            landing.collective_groups = an.groups({r: h.digest() for r, h in signatures.items()})
+
+    def _execution_order(self, ctx: ModuleContext, landing: Landing) -> None:
+        orders = src.execution_orders(ctx)
+        if len(orders) < 2:
+            return
+        by_folder: dict[int, dict[str, list[str]]] = {}
+        for rank, folder, ops in src.schedules(ctx, None):
+            if ops:
+                by_folder.setdefault(rank, {})[folder] = ops
+        cache_by_folder = src.folder_cache_status(ctx)
+        wanted = {
+            rank: set(by_folder.get(rank, {})) | set(cache_by_folder.get(rank, {}))
+            for rank in orders
+        }
+        compile_ids = src.folder_compile_ids(ctx, wanted)
+        schedule_by_cid: dict[int, dict[str, list[str]]] = {}
+        cache_by_cid: dict[int, dict[str, str]] = {}
+        for rank in orders:
+            mapping = compile_ids.get(rank, {})
+            for folder in sorted(wanted[rank]):
+                cid = mapping.get(folder)
+                if cid is None:
+                    continue
+                if folder in by_folder.get(rank, {}):
+                    schedule_by_cid.setdefault(rank, {})[cid] = by_folder[rank][folder]
+                if folder in cache_by_folder.get(rank, {}):
+                    cache_by_cid.setdefault(rank, {})[cid] = cache_by_folder[rank][folder]
+        rows = an.analyze_execution_order(orders, schedule_by_cid, cache_by_cid)
+        landing.order = an.summarize_execution_order(rows)
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
+        if landing.has_chromium:
+            events = self._chromium_events(ctx)
+            yield "chromium_events.json", _pretty_array(events, jsonfmt.dumps_pretty)
+        if landing.has_runtime:
+            yield "runtime_estimations.json", _pretty_array(self._estimates(ctx), _in_order)
+            yield (
+                "chromium_trace_with_runtime.json",
+                _pretty_array(self._runtime_trace(ctx), jsonfmt.dumps_pretty),
+            )
+        if landing.has_schedules:
+            yield (
+                "collective_schedules.json",
+                _pretty_array(
+                    (
+                        {"rank": rank, "graph": folder, "ops": ops}
+                        for rank, folder, ops in src.schedules(ctx, None)
+                        if ops
+                    ),
+                    _in_order,
+                ),
+            )
+        yield from self._collectives_parity(ctx, landing.ranks)
+        yield "index.html", ctx.render("landing.html", landing=landing)
+
+    def _chromium_events(self, ctx: ModuleContext) -> Iterator[object]:
+        for row in ctx.query("chromium"):
+            try:
+                event = jsonfmt.loads_like_serde(row["payload"])
+            except ValueError:
+                continue  # a cut payload: tlparse skips it too
+            if isinstance(event, dict):
+                event["pid"] = row["rank"]
+            yield event
+
+    def _estimates(self, ctx: ModuleContext) -> Iterator[dict]:
+        for graph in src.runtime_graphs(ctx, None):
+            if graph.ops:
+                ops = [{"name": n, "estimated_runtime_ns": ns} for n, ns in graph.ops]
+                yield {"rank": graph.rank, "graph": graph.graph, "ops": ops}
+
+    def _runtime_trace(self, ctx: ModuleContext) -> Iterator[dict]:
+        graphs: dict[int, list[str]] = {}
+        for graph in src.runtime_graphs(ctx, None):
+            if graph.ops:
+                graphs.setdefault(graph.rank, []).append(graph.graph)
+                yield from an.runtime_events(graph.rank, graph.graph, graph.ops)
+        yield from an.runtime_metadata(graphs)
+
+    def _collectives_parity(
+        self, ctx: ModuleContext, ranks: list[int]
+    ) -> Iterator[tuple[str, str]]:
+        code: dict[int, dict[str, tuple]] = {}
+        for f in src.output_codes(ctx):
+            page = an.syntect_text(f.payload) if f.path.endswith(".html") else f.payload
+            code.setdefault(f.rank, {})[f.folder] = an.code_counts(page)
+        scheduled: dict[int, dict[str, list[str]]] = {}
+        for rank, folder, ops in src.schedules(ctx, None):
+            if folder in code.get(rank, {}):
+                scheduled.setdefault(rank, {})[folder] = ops
+        compile_ids = src.folder_compile_ids(ctx, {r: set(f) for r, f in scheduled.items()})
+        for rank in ranks:
+            graphs = []
+            for folder, ops in sorted(scheduled.get(rank, {}).items()):
+                counts, waits = code[rank][folder]
+                offset, missing = an.parity(an.schedule_counts(ops), counts, waits)
+                if offset or missing:
+                    graphs.append(
+                        {
+                            "graph": folder,
+                            "compile_id": compile_ids.get(rank, {}).get(folder, "unknown"),
+                            "offset": offset,
+                            "missing_waits": missing,
+                        }
+                    )
+            report = {"description": PARITY_DESCRIPTION, "graphs": graphs}
+            yield f"rank_{rank}/collectives_parity.json", _in_order(report)
+
+
+def _combined_name(ctx: ModuleContext) -> str | None:
+    """The combined database's path relative to the report, when it lies inside it."""
+    for _, name, file in ctx.db.conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            try:
+                return Path(file).resolve().relative_to(ctx.out_dir.resolve()).as_posix()
+            except ValueError:
+                return None
+    return None
+
+
+MODULE = MultiRank()
