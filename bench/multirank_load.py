@@ -1,0 +1,98 @@
+"""Wall time of loading 8 rank logs into their databases with 1 worker and with 2.
+
+The 8 logs are built from the corpus's rank logs (multi_rank_runtime ranks 0-6 and the
+collectives_parity rank), each repeated --repeat times so a load is long enough to measure.
+
+    python bench/multirank_load.py [--repeat 4] [--runs 3] [--report]
+
+--report also times the whole `--all-ranks-html` report (load, render, combine, landing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from tldb.module_api import ReportConfig
+from tldb.multirank import load_ranks, run_multi_rank
+from tldb.rankfiles import discover
+from tldb.report import ReportRequest
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "tlparse-tests" / "inputs"
+
+
+def build_logs(folder: Path, repeat: int) -> int:
+    sources = [
+        CORPUS / "multi_rank_runtime" / f"dedicated_log_torch_trace_rank_{r}.log" for r in range(7)
+    ]
+    sources.append(CORPUS / "collectives_parity" / "dedicated_log_torch_trace_rank_0.log")
+    total = 0
+    for rank, source in enumerate(sources):
+        data = source.read_bytes()
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        target = folder / f"dedicated_log_torch_trace_rank_{rank}.log"
+        target.write_bytes(data * repeat)
+        total += len(data) * repeat
+    return total
+
+
+def timed(action, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=4, help="copies of each log in its file")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median shown)")
+    parser.add_argument("--report", action="store_true", help="also time the whole report")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tldb-bench-"))
+    try:
+        logs = work / "logs"
+        logs.mkdir()
+        size = build_logs(logs, args.repeat)
+        folder = discover(logs)
+        print(f"8 rank logs, {size / 1e6:.1f} MB in all; {os.cpu_count()} cores")
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        for workers in (1, 2):
+            out = work / f"load{workers}"
+
+            def load(out: Path = out, workers: int = workers) -> None:
+                shutil.rmtree(out, ignore_errors=True)
+                load_ranks(folder, out, workers)
+
+            print(f"load, {workers} worker(s): {timed(load, args.runs):.2f} s")
+        if args.report:
+            for workers in (1, 2):
+                request = ReportRequest(
+                    source=logs,
+                    out_dir=work / f"report{workers}",
+                    config=ReportConfig(),
+                    overwrite=True,
+                )
+
+                def report(r: ReportRequest = request, w: int = workers) -> None:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        run_multi_rank(r, w)
+
+                seconds = timed(report, args.runs)
+                print(f"whole report, {workers} worker(s): {seconds:.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
