@@ -32,6 +32,14 @@ COMPLETE: set[str] = {
     "torch213_mlp",
     "torch213_2ranks_rank0",
     "torch213_2ranks_rank1",
+    "provenance_aot_cuda",
+    "provenance_aot_debug_handle",
+    "provenance_aot",
+    "provenance_aot_old",
+    "provenance_extended",
+    "provenance_jit_cuda",
+    "provenance_jit_debug_handle",
+    "provenance_jit",
 }
 
 

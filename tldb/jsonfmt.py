@@ -25,11 +25,14 @@ def loads(text: str | bytes) -> Any:
 
 U64_MAX = 2**64 - 1
 _POW10 = [float(f"1e{i}") for i in range(309)]
-#: Numbers where serde_json's default parser can round differently from a correct parser: more
-#: than 15 significant digits (significand beyond 2^53) or an explicit exponent. Matches inside
-#: strings are harmless false positives (they only cost the slower exact path).
-_RISKY = re.compile(r"[0-9](?:[0-9]|\.(?=[0-9])){15}|[0-9][eE]")
-_CANDIDATE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+#: Number tokens where serde_json's default parser can round differently from a correct parser:
+#: 16 or more significant digits (a significand beyond 2^53) or an explicit exponent. The
+#: regex finds only those, so ordinary numbers never reach Python code. Matches inside strings
+#: are harmless (they only cost a look).
+_RISKY_TOKEN = re.compile(
+    r"(?<![0-9.eE+-])-?(?:(?=(?:[0-9]\.?){16})[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+    r"|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+)"
+)
 _NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 
 
@@ -125,13 +128,11 @@ def loads_like_serde(text: str | bytes) -> Any:
     """
     value = orjson.loads(text)
     raw = text.decode() if isinstance(text, bytes) else text
-    if not _RISKY.search(raw):
-        return value
     fixes: dict[float, float] = {}
-    for token in _CANDIDATE.finditer(raw):
+    for token in _RISKY_TOKEN.finditer(raw):
         number = token.group()
         if "." not in number and "e" not in number and "E" not in number and len(number) < 20:
-            continue
+            continue  # an integer that fits 64 bits: exact in both parsers
         try:
             serde = float(serde_number(number))
         except ValueError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from markupsafe import Markup, escape
 
 from tldb import jsonfmt
 from tldb.module_api import (
@@ -84,6 +85,31 @@ def listed_file(folder: str, entry: DirectoryEntry) -> dict[str, Any]:
         "text": "".join(entry.name.split("/")[1:]),
         "number": entry.number,
     }
+
+
+class OutputFiles:
+    """The "Output files" list of each metrics page: the files its compile id had before it.
+
+    Pages come in number order, so each (compile id, folder) keeps a cursor into its directory
+    entries and the lines rendered so far; a page costs only its new lines plus one join (the
+    pages themselves grow with the log, as tlparse's do).
+    """
+
+    def __init__(self, directory) -> None:
+        self._directory = directory
+        self._state: dict[tuple[str, str], tuple[int, list[str]]] = {}
+
+    def html(self, compile_id: str, folder: str, number: int) -> Markup:
+        entries = self._directory.get(compile_id, ())
+        cursor, lines = self._state.get((compile_id, folder), (0, []))
+        while cursor < len(entries) and entries[cursor].number < number:
+            f = listed_file(folder, entries[cursor])
+            lines.append(
+                f'<li><a href="{escape(f["href"])}">{escape(f["text"])}</a> ({f["number"]})</li>\n'
+            )
+            cursor += 1
+        self._state[(compile_id, folder)] = (cursor, lines)
+        return Markup("".join(lines))
 
 
 @dataclass
@@ -182,6 +208,7 @@ class CompilationMetrics(Module):
 
     def _pages(self, ctx: ModuleContext) -> Iterator[tuple[str, str]]:
         context = PageContext(ctx)
+        output_files = OutputFiles(ctx.directory)
         for row in ctx.query("pages", mode=ctx.config.mode):
             parser = row["parser"]
             values = {
@@ -191,11 +218,15 @@ class CompilationMetrics(Module):
             }
             if parser == "compilation_metrics":
                 context.advance(row["envelope_id"])
-                values.update(self._main_page(context, row, values["m"], ctx.directory))
+                values.update(self._main_page(context, row, values["m"], output_files))
             yield row["path"], ctx.render(TEMPLATES[parser], **values)
 
     def _main_page(
-        self, context: PageContext, row: dict[str, Any], m: dict[str, Any], directory
+        self,
+        context: PageContext,
+        row: dict[str, Any],
+        m: dict[str, Any],
+        output_files: OutputFiles,
     ) -> dict[str, Any]:
         mini_stack = ""
         if None not in (m["co_name"], m["co_filename"], m["co_firstlineno"]):
@@ -203,14 +234,9 @@ class CompilationMetrics(Module):
             mini_stack = stack_html([frame], context.strings, "Stack")
         key = row["lookup_key"]
         specializations, guards = context.take_tables(key)
-        listed = [
-            listed_file(row["compile_dir"], entry)
-            for entry in directory.get(row["compile_id"], ())
-            if entry.number < row["number"]
-        ]
         return {
             "mini_stack": mini_stack,
-            "outputs": listed,
+            "outputs_html": output_files.html(row["compile_id"], row["compile_dir"], row["number"]),
             "stack": context.stack(key),
             "specializations": specializations,
             "guards": guards,

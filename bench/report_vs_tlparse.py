@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Benchmark: tldb against tlparse 0.4.3 on the big benchmark log (issue 7's figures).
+
+Builds the ~406 MB log with ../shared/tools/make_big_log.sh (REPS=60) unless --log is given,
+then runs, alternating, `tlparse LOG -o A` and `tldb report LOG -o B` (median of --runs), a
+re-render `tldb report B/trace.db -o C`, `tldb load`, the reader alone against a bare Python
+loop (split lines, parse the JSON envelopes: the floor for Python), and, with --double, the
+memory of a log twice as large. Prints wall time, peak RSS and the ratios to the targets.
+
+  python bench/report_vs_tlparse.py                 # everything, 3 runs each
+  python bench/report_vs_tlparse.py --runs 1 --log /tmp/big.log
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def run(cmd: list[str], env=None) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one command and everything it waited for."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def make_log(path: Path, reps: int) -> Path:
+    if not path.exists():
+        env = {**os.environ, "REPS": str(reps)}
+        subprocess.run(
+            ["bash", str(SHARED / "tools" / "make_big_log.sh"), str(path)],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+    return path
+
+
+def oracle() -> list[str]:
+    spec = importlib.util.spec_from_file_location("parity", SHARED / "tools" / "parity.py")
+    parity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parity)
+    return parity.oracle_command(), parity
+
+
+def reader_vs_floor(log: Path) -> tuple[float, float]:
+    """Seconds for tldb's reader alone, and for a bare split-and-parse loop over the log."""
+    import orjson
+
+    sys.path.insert(0, str(ROOT))
+    from tldb.reader import Reader
+
+    start = time.perf_counter()
+    with log.open("rb") as stream:
+        for _ in Reader(stream):
+            pass
+    reader = time.perf_counter() - start
+    start = time.perf_counter()
+    with log.open("rb") as stream:
+        for line in stream:
+            if line[:1] != b"\t":
+                at = line.find(b"] ")
+                if at > 0:
+                    try:  # noqa: SIM105 - a with-block costs more in this hot loop
+                        orjson.loads(line[at + 2 :])
+                    except orjson.JSONDecodeError:
+                        pass
+    floor = time.perf_counter() - start
+    return reader, floor
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "tldb-bench-big.log")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--double", action="store_true", help="also measure a log twice as large")
+    args = ap.parse_args()
+    log = make_log(args.log, 60)
+    size_mb = log.stat().st_size / 1e6
+    tlparse, parity = oracle()
+    tldb = [sys.executable, "-m", "tldb"]
+    work = Path(tempfile.mkdtemp(prefix="tldb-bench-"))
+    try:
+        a, b, c = work / "tlparse", work / "tldb", work / "rerender"
+        ref, mine = [], []
+        for _ in range(args.runs):
+            ref.append(run([*tlparse, str(log), "-o", str(a), "--overwrite", "--no-browser"]))
+            mine.append(
+                run([*tldb, "report", str(log), "-o", str(b), "--overwrite", "--no-browser"])
+            )
+        rerender = [
+            run([*tldb, "report", str(b / "trace.db"), "-o", str(c), "--overwrite", "--no-browser"])
+            for _ in range(args.runs)
+        ]
+        load = run([*tldb, "load", str(log), "--db", str(work / "load.db")])
+        comparison = parity.compare(a, b)
+        reader, floor = reader_vs_floor(log)
+
+        def med(rows, i):
+            return statistics.median(r[i] for r in rows)
+
+        t_ref, t_tldb, t_re = med(ref, 0), med(mine, 0), med(rerender, 0)
+        print(f"log: {log} ({size_mb:.0f} MB), {args.runs} run(s) each, medians")
+        print(f"tlparse report : {t_ref:7.2f} s  peak {med(ref, 1):7.0f} MB")
+        print(
+            f"tldb report    : {t_tldb:7.2f} s  peak {med(mine, 1):7.0f} MB  "
+            f"ratio {t_tldb / t_ref:.2f} (target <= 0.50; memory target <= 150 MB)"
+        )
+        print(
+            f"tldb re-render : {t_re:7.2f} s  peak {med(rerender, 1):7.0f} MB  "
+            f"ratio {t_re / t_ref:.2f} (target <= 0.20)"
+        )
+        print(
+            f"tldb load      : {load[0]:7.2f} s  peak {load[1]:7.0f} MB  {size_mb / load[0]:.0f} MB/s"
+        )
+        print(
+            f"reader alone   : {reader:7.2f} s  bare loop {floor:.2f} s  ratio {reader / floor:.2f} "
+            "(target <= 2)"
+        )
+        print(
+            f"parity         : {comparison['matched']}/{comparison['total']} files, "
+            f"missing {len(comparison['missing'])}, differ {len(comparison['differ'])}"
+        )
+        if args.double:
+            double = make_log(log.with_name(log.stem + "-x2.log"), 120)
+            peak2 = run(
+                [
+                    *tldb,
+                    "report",
+                    str(double),
+                    "-o",
+                    str(work / "x2"),
+                    "--overwrite",
+                    "--no-browser",
+                ]
+            )
+            print(
+                f"tldb report x2 : {peak2[0]:7.2f} s  peak {peak2[1]:7.0f} MB  "
+                f"(memory x{peak2[1] / med(mine, 1):.2f} for a log x2; target <= 1.10)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
