@@ -25,14 +25,6 @@ def loads(text: str | bytes) -> Any:
 
 U64_MAX = 2**64 - 1
 _POW10 = [float(f"1e{i}") for i in range(309)]
-#: Number tokens where serde_json's default parser can round differently from a correct parser:
-#: 16 or more significant digits (a significand beyond 2^53) or an explicit exponent. The
-#: regex finds only those, so ordinary numbers never reach Python code. Matches inside strings
-#: are harmless (they only cost a look).
-_RISKY_TOKEN = re.compile(
-    r"(?<![0-9.eE+-])-?(?:(?=(?:[0-9]\.?){16})[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-    r"|[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+)"
-)
 _NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 
 
@@ -108,41 +100,51 @@ def _serde_float_hook(text: str) -> float:
     return float(serde_number(text))
 
 
-def _replace_floats(value: Any, fixes: dict[float, float]) -> Any:
-    if isinstance(value, float):
-        return fixes.get(value, value)
-    if isinstance(value, dict):
-        return {k: _replace_floats(v, fixes) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_floats(v, fixes) for v in value]
+def _serde_float(x: float) -> float:
+    """The value serde_json holds for a float written as Python writes it (its repr).
+
+    Only floats with 16+ significant digits or an exponent can differ from orjson's correctly
+    rounded value; the others come back unchanged without any work.
+    """
+    text = repr(x)
+    if len(text) < 17 and "e" not in text:
+        return x
+    return float(serde_number(text))
+
+
+def _serde_values(value: Any) -> Any:
+    if type(value) is float:
+        return _serde_float(value)
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(item) in (float, dict, list):
+                value[key] = _serde_values(item)
+        return value
+    if type(value) is list:
+        for index, item in enumerate(value):
+            if type(item) in (float, dict, list):
+                value[index] = _serde_values(item)
     return value
 
 
 def loads_like_serde(text: str | bytes) -> Any:
     """Parse JSON to the values tlparse (serde_json, default features) would hold.
 
-    orjson rounds decimal numbers correctly; serde_json's default parser can be one unit in
-    the last place off for long or exponent-form numbers, and tlparse writes what it parsed.
-    Fast path: orjson, then only the floats whose serde value differs are replaced. Raises
-    ValueError on text serde_json rejects.
+    orjson rounds decimal numbers correctly; serde_json's default parser can be one unit in the
+    last place off for numbers with 16+ significant digits or an exponent, and tlparse writes
+    what it parsed. TORCH_TRACE JSON is written by Python's json module, which spells every
+    float as its shortest repr, so serde's value is recomputed from repr(x) for just those
+    floats. (For JSON that spells a float otherwise, `loads_exactly_like_serde` reads the text
+    itself, at a higher cost.) Raises ValueError on text serde_json rejects.
     """
-    value = orjson.loads(text)
+    return _serde_values(orjson.loads(text))
+
+
+def loads_exactly_like_serde(text: str | bytes) -> Any:
+    """Like loads_like_serde, from each number's own text (slow: every number in Python)."""
+    orjson.loads(text)  # reject what serde_json rejects (NaN, ...) with the same errors
     raw = text.decode() if isinstance(text, bytes) else text
-    fixes: dict[float, float] = {}
-    for token in _RISKY_TOKEN.finditer(raw):
-        number = token.group()
-        if "." not in number and "e" not in number and "E" not in number and len(number) < 20:
-            continue  # an integer that fits 64 bits: exact in both parsers
-        try:
-            serde = float(serde_number(number))
-        except ValueError:
-            continue  # text inside a string; a real out-of-range number failed orjson already
-        correct = float(number)
-        if correct != serde:
-            if fixes.get(correct, serde) != serde:  # two spellings disagree: parse exactly
-                return json.loads(raw, parse_float=_serde_float_hook, parse_int=serde_number)
-            fixes[correct] = serde
-    return _replace_floats(value, fixes) if fixes else value
+    return json.loads(raw, parse_float=_serde_float_hook, parse_int=serde_number)
 
 
 def loads_lenient(text: str | bytes) -> Any:
