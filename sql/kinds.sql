@@ -70,12 +70,13 @@ FROM (VALUES
 -- PyTorch (or a third-party library) writes that tldb has no typed view for yet. The rows stay
 -- in `envelopes`; this view only says they are there.
 CREATE VIEW unrecognised_kinds AS
-SELECT e.log_id, e.kind, count(*) AS envelopes, min(e.line) AS first_line,
-       sum(e.payload_id IS NOT NULL) AS with_payload, min(e.compile_id) AS a_compile_id
-FROM envelopes e
-WHERE e.kind IS NOT NULL AND e.status <> 'bad_json'
-  AND NOT EXISTS (SELECT 1 FROM envelope_catalogue c WHERE e.kind GLOB c.kind)
-GROUP BY e.log_id, e.kind;
+SELECT g.log_id, g.kind, g.envelopes, g.first_line, g.with_payload, g.a_compile_id
+FROM (SELECT log_id, kind, count(*) AS envelopes, min(line) AS first_line,
+             sum(payload_id IS NOT NULL) AS with_payload, min(compile_id) AS a_compile_id
+      FROM envelopes
+      WHERE kind IS NOT NULL AND status <> 'bad_json'
+      GROUP BY log_id, kind) g
+WHERE NOT EXISTS (SELECT 1 FROM envelope_catalogue c WHERE g.kind GLOB c.kind);
 
 -- Every envelope whose JSON parsed, with the columns all typed views start with. The typed
 -- views below select from it, one kind (or a family of kinds) each.
@@ -391,11 +392,12 @@ FROM typed_envelopes e LEFT JOIN payloads p ON p.id = e.payload_id
 WHERE e.kind IN ('export', 'exported_program');
 
 -- Envelopes logged inside a regional-Inductor subgraph compile (top-level subgraph_name key,
--- torch 2.13+), whatever their kind.
+-- torch 2.13+), whatever their kind. tlparse 0.4.3 does not know the key, so the loader lists
+-- it in unknown_keys: that short column is searched first, not every metadata text.
 CREATE VIEW subgraphs AS
 SELECT e.envelope_id, e.log_id, e.line, e.status, e.kind, e.compile_id, e.rank, e.subgraph_name
-FROM typed_envelopes e
-WHERE instr(e.metadata, '"subgraph_name"') > 0
+FROM typed_envelopes e JOIN envelopes u ON u.id = e.envelope_id
+WHERE u.unknown_keys IS NOT NULL AND instr(u.unknown_keys, '"subgraph_name"') > 0
   AND e.subgraph_name IS NOT NULL;
 
 -- The texts `tldb search` indexes, one document per envelope (its id is the FTS rowid): graphs,

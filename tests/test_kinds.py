@@ -188,3 +188,33 @@ def test_unknown_kind_is_listed(tmp_path, log_writer):
     hooks = conn.execute("SELECT name, payload FROM graphs").fetchall()
     assert hooks == [("fp8", "g")]
     conn.close()
+
+
+def _index(log: Path, out: Path) -> str:
+    from tldb.report import ReportRequest, run_report
+
+    run_report(ReportRequest(source=log, out_dir=out, overwrite=True, modules=["envelope_kinds"]))
+    return (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_report_section_lists_unrecognised_kinds(tmp_path, log_writer):
+    log_writer.add({"dynamo_start": {"stack": []}, "frame_id": 0, "frame_compile_id": 0})
+    for n in range(3):
+        log_writer.add({"brand_new_kind": {"n": n}, "frame_id": 0, "frame_compile_id": 0})
+    index = _index(log_writer.write(tmp_path / "new.log"), tmp_path / "out")
+    box = index[index.index('class="warning-box"') :]
+    assert "1 envelope kind(s) tldb did not recognise" in box
+    assert "<td><code>brand_new_kind</code></td><td>3</td>" in box
+
+
+@pytest.mark.parametrize("name", ["export", "regional"])
+def test_report_shows_what_tlparse_leaves_out(tmp_path, name):
+    index = _index(TRACES / f"{name}.log", tmp_path / "out")
+    assert "Envelope kinds tldb did not recognise: none." in index
+    page = (tmp_path / "out" / "envelope_kinds.html").read_text(encoding="utf-8")
+    kinds = log_kinds(TRACES / f"{name}.log")
+    if name == "export":
+        for kind in ("create_symbol", "export", "guard_on_data_dependent_error"):
+            assert f'<h2 id="{kind}"><code>{kind}</code> ({kinds[kind]})</h2>' in page
+    else:
+        assert 'id="subgraph_name"' in page

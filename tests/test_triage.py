@@ -149,3 +149,12 @@ def test_restart_reasons_when_no_graph_break_artifact(tmp_path, log_writer):
     page = report_log(log_writer.write(tmp_path / "old.log"), tmp_path / "out")
     assert data_counts(page, "graph-break") == [3]
     assert "Unsupported: call to print" in page
+
+
+def test_no_page_without_compiles(tmp_path, log_writer):
+    log_writer.add({"str": ["/x.py", 0]})
+    log = log_writer.write(tmp_path / "empty.log")
+    out = tmp_path / "out"
+    run_report(ReportRequest(source=log, out_dir=out, overwrite=True, modules=MODULES))
+    assert not (out / "triage.html").exists()
+    assert "triage.html" not in (out / "index.html").read_text(encoding="utf-8")

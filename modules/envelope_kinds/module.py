@@ -74,23 +74,17 @@ class EnvelopeKinds(Module):
     def _rows(self, ctx: ModuleContext, kind: dict[str, Any], strings) -> dict[str, Any]:
         view = kind["typed_view"]
         if not view or not _IDENT.match(view):
-            return {"kind": kind, "columns": [], "rows": []}
-        cursor = ctx.db.conn.execute(
+            return {"kind": kind, "rows": []}
+        rows = []
+        for row in ctx.db.query(
             f"SELECT * FROM [{view}] WHERE log_id = ? AND kind = ? ORDER BY envelope_id LIMIT ?",
             [ctx.log_id, kind["kind"], ROWS_PER_KIND],
-        )
-        names = [c[0] for c in cursor.description]
-        rows = []
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            fields = []
-            for name in names:
-                value = row[name]
-                if name in COMMON or name == "fields" or value is None:
-                    continue
-                if name in ("stack", "user_stack"):
-                    value = stack_text(value, strings)
-                fields.append((name, value))
+        ):
+            fields = [
+                (name, stack_text(value, strings) if name in ("stack", "user_stack") else value)
+                for name, value in row.items()
+                if name not in COMMON and name != "fields" and value is not None
+            ]
             rows.append({"compile_id": row["compile_id"], "line": row["line"], "fields": fields})
         return {"kind": kind, "rows": rows}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,22 +112,57 @@ def frame_key(compile_id: str | None) -> str:
     return key.split("_", 1)[0]
 
 
-def pair_spans(rows) -> dict[str, dict[str, list[float]]]:
+def begin_end_events(rows) -> Iterator[dict[str, Any]]:
+    """The B and E events among chromium event payloads (unparseable ones skipped)."""
+    for row in rows:
+        try:
+            event = orjson.loads(row["event"])
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("ph") in ("B", "E"):
+            args = event.get("args")
+            event["compile_id"] = args.get("compile_id") if isinstance(args, dict) else None
+            yield event
+
+
+def pair_spans(events) -> dict[str, dict[str, list[float]]]:
     """Durations (µs) of begin/end pairs, per event compile id and phase name."""
     open_spans: dict[tuple, list[float]] = defaultdict(list)
     spans: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
+    for event in events:
         try:
-            ts = float(row["ts"])
+            ts = float(event.get("ts"))
         except (TypeError, ValueError):
             continue
-        key = (row["event_compile_id"], row["name"], row["tid"], row["pid"])
-        if row["ph"] == "B":
+        cid = event["compile_id"]
+        key = (cid, event.get("name"), event.get("tid"), event.get("pid"))
+        if event["ph"] == "B":
             open_spans[key].append(ts)
         elif open_spans[key]:
             start = open_spans[key].pop()
-            spans[row["event_compile_id"] or ""][row["name"]].append(ts - start)
+            spans[str(cid or "")][str(event.get("name"))].append(ts - start)
     return spans
+
+
+def metrics_rows(rows) -> Iterator[dict[str, Any]]:
+    """Metrics rows with their fields as keys (the fields a record lacks are None)."""
+    for row in rows:
+        try:
+            fields = orjson.loads(row.pop("fields") or "{}")
+        except orjson.JSONDecodeError:
+            fields = {}
+        if not isinstance(fields, dict):
+            fields = {}
+        fields.pop("compile_id", None)  # the envelope's label is the one used here
+        merged = defaultdict(lambda: None, fields)
+        merged.update(row)
+        duration = merged["duration_us"]
+        if duration is None and merged["entire_frame_compile_time_s"] is not None:
+            duration = float(merged["entire_frame_compile_time_s"]) * 1e6
+        if duration is None and merged["elapsed_time"] is not None:
+            duration = float(merged["elapsed_time"]) * 1e6
+        merged["duration_us"] = duration
+        yield merged
 
 
 class Triage(Module):
@@ -152,7 +188,7 @@ class Triage(Module):
         return ModuleOutput(files=[(PAGE, page)], index_html=[IndexContribution("triage", section)])
 
     def build(self, ctx: ModuleContext) -> dict[str, Any]:
-        metrics = list(ctx.query("metrics"))
+        metrics = list(metrics_rows(ctx.query("metrics")))
         forward = [m for m in metrics if m["kind"] == "compilation_metrics"]
         return {
             "compiles": len({m["compile_id"] for m in forward}),
@@ -174,10 +210,7 @@ class Triage(Module):
             groups[key].lines.append(row["line"])
         if not groups:  # older logs: restarts recorded in compilation_metrics only
             for m in forward:
-                try:
-                    reasons = orjson.loads(m["restart_reasons"] or "[]")
-                except orjson.JSONDecodeError:
-                    reasons = [m["restart_reasons"]]
+                reasons = m["restart_reasons"] or []
                 for reason in reasons if isinstance(reasons, list) else [reasons]:
                     text = str(reason)
                     key = ("", text)
@@ -234,7 +267,7 @@ class Triage(Module):
     def _slowest(self, ctx: ModuleContext, metrics) -> list[dict[str, Any]]:
         timed = [m for m in metrics if m["duration_us"] is not None]
         timed.sort(key=lambda m: -float(m["duration_us"]))
-        spans = pair_spans(ctx.query("spans"))
+        spans = pair_spans(begin_end_events(ctx.query("spans")))
         result = []
         shown_keys: set[str] = set()
         for m in timed[:SLOWEST]:

@@ -1,5 +1,6 @@
--- Begin and end events of the timed compile phases, in log order.
-SELECT event_compile_id, name, ph, ts, tid, pid
-FROM trace_events
-WHERE log_id = :log_id AND ph IN ('B', 'E')
-ORDER BY envelope_id
+-- The chromium events of the log (Chrome trace event JSON), in log order; begin/end pairs are
+-- made in Python, each payload parsed once.
+SELECT p.text AS event
+FROM typed_envelopes e JOIN payloads p ON p.id = e.payload_id
+WHERE e.log_id = :log_id AND e.kind = 'chromium_event'
+ORDER BY e.envelope_id
