@@ -5,6 +5,11 @@ them, `search_index`, is an external-content table: it stores only the index, no
 copy of the text, and reads snippets back from the view. It is built lazily, on the first
 search of a database (or with `tldb search --build`), never by `tldb load` or `tldb report`,
 so those stay as fast as before. Building writes to the database file.
+
+Cost, measured on 2 shared cores: a 61 MB log (a 3 MB two-rank trace repeated 20 times) gives
+2,400 documents, 7.1 MB of text; the index builds in about 0.25 s and adds 4.2 MB (20 %) to
+its 21 MB database, while `tldb report` of that log takes 18-30 s. A search then answers in
+milliseconds (the `tldb search` command's ~0.5 s is Python starting up).
 """
 
 from __future__ import annotations
