@@ -1,5 +1,9 @@
 -- Derived views over the tables of schema.sql: typed, query-friendly shapes of the raw records.
--- Each view is documented in datasette_metadata.yml.
+-- Each view is documented in datasette_metadata.yml (a test checks every column is described).
+-- Plain SQLite 3.40: JSON1 and ->> only. Payloads that are not valid JSON (cut by a bad md5,
+-- or a bare string where JSON was declared) are guarded with json_valid, never parsed blindly.
+-- `rank` in these views: the envelope's rank (in a combined database, the rank of the
+-- database it came from), else the rank of its log's file name, else the log's detected rank.
 
 -- Accepted envelopes with their payload text: the input of every report module.
 CREATE VIEW records AS
@@ -17,8 +21,283 @@ SELECT o.log_id, o.number, o.compile_id, o.parser, o.kind, o.path, o.name, o.url
 FROM outputs o JOIN envelopes e ON e.id = o.envelope_id
 WHERE o.mode = 'default';
 
--- Every envelope kind seen, with counts, and whether tlparse 0.4.3 models it.
+-- Every envelope kind seen, with counts, and how many of them tlparse 0.4.3 does not model.
 CREATE VIEW envelope_kinds AS
 SELECT kind, count(*) AS envelopes, sum(status = 'ok') AS accepted,
-       min(line) AS first_line
+       min(line) AS first_line,
+       sum(unknown_keys IS NOT NULL AND instr(unknown_keys, '"' || kind || '"') > 0) AS unknown
 FROM envelopes GROUP BY kind ORDER BY envelopes DESC;
+
+-- One row per compilation_metrics, bwd_compilation_metrics or compilation_metrics_runtime
+-- envelope: the fields people ask about as columns, every field in `fields`.
+CREATE VIEW metrics AS
+SELECT m.id AS envelope_id, m.log_id,
+       coalesce(m.rank, l.file_rank, l.detected_rank) AS rank, m.line,
+       m.kind, m.compile_id, m.frame_id, m.frame_compile_id, m.attempt,
+       m.f ->> 'co_name' AS co_name,
+       m.f ->> 'co_filename' AS co_filename,
+       m.f ->> 'co_firstlineno' AS co_firstlineno,
+       coalesce(m.f ->> 'duration_us' / 1e6, m.f ->> 'entire_frame_compile_time_s',
+                m.f ->> 'dynamo_cumulative_compile_time_us' / 1e6,
+                m.f ->> 'backward_cumulative_compile_time_us' / 1e6,
+                m.f ->> 'inductor_cumulative_compile_time_us' / 1e6) AS duration_s,
+       m.f ->> 'entire_frame_compile_time_s' AS entire_frame_compile_time_s,
+       m.f ->> 'backend_compile_time_s' AS backend_compile_time_s,
+       m.f ->> 'inductor_compile_time_s' AS inductor_compile_time_s,
+       m.f ->> 'code_gen_time_s' AS code_gen_time_s,
+       m.f ->> 'dynamo_cumulative_compile_time_us' AS dynamo_cumulative_compile_time_us,
+       m.f ->> 'aot_autograd_cumulative_compile_time_us' AS aot_autograd_cumulative_compile_time_us,
+       m.f ->> 'inductor_cumulative_compile_time_us' AS inductor_cumulative_compile_time_us,
+       m.f ->> 'inductor_code_gen_cumulative_compile_time_us'
+           AS inductor_code_gen_cumulative_compile_time_us,
+       m.f ->> 'backward_cumulative_compile_time_us' AS backward_cumulative_compile_time_us,
+       m.f ->> 'triton_compile_time_us' AS triton_compile_time_us,
+       m.f ->> 'pre_grad_pass_time_us' AS pre_grad_pass_time_us,
+       m.f ->> 'joint_graph_pass_time_us' AS joint_graph_pass_time_us,
+       m.f ->> 'post_grad_pass_time_us' AS post_grad_pass_time_us,
+       m.f ->> 'compile_time_autotune_time_us' AS compile_time_autotune_time_us,
+       m.f ->> 'gc_time_us' AS gc_time_us,
+       m.f ->> 'structured_logging_overhead_us' AS structured_logging_overhead_us,
+       m.f ->> 'dynamo_time_before_restart_s' AS dynamo_time_before_restart_s,
+       m.f ->> 'cache_size' AS cache_size,
+       m.f ->> 'accumulated_cache_size' AS accumulated_cache_size,
+       m.f ->> 'guard_count' AS guard_count,
+       m.f ->> 'shape_env_guard_count' AS shape_env_guard_count,
+       m.f ->> 'guard_latency_us' AS guard_latency_us,
+       m.f ->> 'graph_op_count' AS graph_op_count,
+       m.f ->> 'graph_node_count' AS graph_node_count,
+       m.f ->> 'graph_input_count' AS graph_input_count,
+       m.f ->> 'num_graph_breaks' AS num_graph_breaks,
+       m.f ->> 'fail_type' AS fail_type,
+       m.f ->> 'fail_reason' AS fail_reason,
+       m.f ->> 'fail_user_frame_filename' AS fail_user_frame_filename,
+       m.f ->> 'fail_user_frame_lineno' AS fail_user_frame_lineno,
+       CASE WHEN json_type(m.f, '$.restart_reasons') = 'array'
+            THEN json(m.f -> 'restart_reasons') END AS restart_reasons,
+       m.f ->> 'recompile_reason' AS recompile_reason,
+       m.f ->> 'has_guarded_code' AS has_guarded_code,
+       m.f ->> 'inductor_fx_local_cache_hit_count' AS inductor_fx_local_cache_hit_count,
+       m.f ->> 'inductor_fx_local_cache_miss_count' AS inductor_fx_local_cache_miss_count,
+       m.f ->> 'aotautograd_local_cache_hit_count' AS aotautograd_local_cache_hit_count,
+       m.f ->> 'aotautograd_local_cache_miss_count' AS aotautograd_local_cache_miss_count,
+       m.f ->> 'is_forward' AS is_forward,
+       m.f ->> 'pytorch_version' AS pytorch_version,
+       m.f AS fields
+FROM (SELECT e.*, e.metadata -> ('$.' || e.kind) AS f
+      FROM envelopes e
+      WHERE e.status = 'ok'
+        AND e.kind IN ('compilation_metrics', 'bwd_compilation_metrics',
+                       'compilation_metrics_runtime')) m
+JOIN logs l ON l.id = m.log_id;
+
+-- One row per artifact envelope that reports a cache lookup (fx_graph_cache_*,
+-- aotautograd_cache_*): which cache, and whether it hit, missed or was bypassed.
+CREATE VIEW cache_events AS
+SELECT c.id AS envelope_id, c.log_id,
+       coalesce(c.rank, l.file_rank, l.detected_rank) AS rank, c.line,
+       c.compile_id, c.name AS artifact_name,
+       CASE WHEN c.name LIKE 'fx_graph_cache_%' THEN 'fx_graph' ELSE 'aotautograd' END AS cache,
+       CASE WHEN c.suffix IN ('hit', 'miss', 'bypass') THEN c.suffix
+            WHEN json_valid(c.payload) THEN c.payload ->> 'cache_state' END AS outcome,
+       CASE WHEN json_valid(c.payload) THEN c.payload ->> 'key' END AS key,
+       CASE WHEN json_valid(c.payload)
+            THEN coalesce(c.payload ->> 'cache_bypass_reason',
+                          c.payload ->> 'cache_status_detailed') END AS detail
+FROM (SELECT e.id, e.log_id, e.rank, e.line, e.compile_id, e.name,
+             substr(e.name, instr(e.name, '_cache_') + 7) AS suffix, p.text AS payload
+      FROM (SELECT *, metadata ->> '$.artifact.name' AS name FROM envelopes
+            WHERE status = 'ok' AND kind = 'artifact') e
+      LEFT JOIN payloads p ON p.id = e.payload_id
+      WHERE e.name LIKE 'fx\_graph\_cache\_%' ESCAPE '\'
+         OR e.name LIKE 'aotautograd\_cache\_%' ESCAPE '\') c
+JOIN logs l ON l.id = c.log_id;
+
+-- One row per compile id of each log (tlparse's compile directory), with tlparse's status
+-- (ok, break, empty, error, missing) and cache status (miss, hit, bypass, or '').
+CREATE VIEW compiles AS
+WITH ids AS (
+    SELECT log_id, compile_id, min(id) AS first_id, min(line) AS first_line,
+           max(rank) AS rank, count(*) AS envelopes, min(frame_id) AS frame_id,
+           min(frame_compile_id) AS frame_compile_id, min(attempt) AS attempt
+    FROM envelopes WHERE status = 'ok' GROUP BY log_id, compile_id
+), m AS (
+    SELECT log_id, compile_id, count(*) AS n, max(co_name) AS co_name,
+           max(co_filename) AS co_filename, max(co_firstlineno) AS co_firstlineno,
+           sum(duration_s) AS duration_s, max(guard_count) AS guard_count,
+           max(graph_op_count) AS graph_op_count, max(fail_type) AS fail_type,
+           sum(fail_type IS NOT NULL) AS failed,
+           sum(coalesce(graph_op_count, 0) = 0) AS empty,
+           sum(restart_reasons IS NULL OR restart_reasons != '[]') AS restarted,
+           sum(json_array_length(restart_reasons)) AS restarts
+    FROM metrics WHERE kind = 'compilation_metrics' GROUP BY log_id, compile_id
+), c AS (
+    SELECT log_id, compile_id,
+           CASE WHEN sum(outcome = 'miss') THEN 'miss' WHEN sum(outcome = 'hit') THEN 'hit'
+                WHEN sum(outcome = 'bypass') THEN 'bypass' ELSE '' END AS cache_status
+    FROM cache_events GROUP BY log_id, compile_id
+)
+SELECT ids.log_id, coalesce(ids.rank, l.file_rank, l.detected_rank) AS rank, ids.compile_id,
+       ids.frame_id, ids.frame_compile_id, ids.attempt,
+       CASE WHEN m.n IS NULL THEN 'missing' WHEN m.failed THEN 'error' WHEN m.empty THEN 'empty'
+            WHEN m.restarted THEN 'break' ELSE 'ok' END AS status,
+       coalesce(c.cache_status, '') AS cache_status,
+       m.co_name, m.co_filename, m.co_firstlineno, m.duration_s, m.guard_count,
+       m.graph_op_count, m.fail_type, coalesce(m.restarts, 0) AS restarts,
+       ids.envelopes, ids.first_line
+FROM ids
+JOIN logs l ON l.id = ids.log_id
+LEFT JOIN m ON m.log_id = ids.log_id AND m.compile_id = ids.compile_id
+LEFT JOIN c ON c.log_id = ids.log_id AND c.compile_id = ids.compile_id
+ORDER BY ids.log_id, ids.first_id;
+
+-- One row per graph break: each dynamo_graph_break_reason artifact, split into the user code
+-- location and the reason; for logs too old to write that artifact, each restart reason of
+-- compilation_metrics instead (a restart is how older Dynamo reported a graph break).
+CREATE VIEW graph_breaks AS
+SELECT g.id AS envelope_id, g.log_id,
+       coalesce(g.rank, l.file_rank, l.detected_rank) AS rank, g.line,
+       g.compile_id, g.frame_id, g.frame_compile_id, 'artifact' AS source,
+       CASE WHEN g.head LIKE 'Graph break in user code at %' THEN substr(g.head, 29) END
+           AS location,
+       trim(CASE WHEN instr(g.body, 'User code traceback:') > 0
+                 THEN substr(g.body, 1, instr(g.body, 'User code traceback:') - 1)
+                 ELSE g.body END) AS reason,
+       g.text AS payload
+FROM (SELECT e.*, p.text,
+             substr(p.text, 1, instr(p.text || char(10), char(10)) - 1) AS head,
+             CASE WHEN instr(p.text, 'Graph Break Reason: ') > 0
+                  THEN substr(p.text, instr(p.text, 'Graph Break Reason: ') + 20)
+                  ELSE p.text END AS body
+      FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+      WHERE e.status = 'ok' AND e.kind = 'artifact'
+        AND e.metadata ->> '$.artifact.name' = 'dynamo_graph_break_reason') g
+JOIN logs l ON l.id = g.log_id
+UNION ALL
+SELECT m.envelope_id, m.log_id, m.rank, m.line, m.compile_id, m.frame_id, m.frame_compile_id,
+       'restart_reason', NULL, r.value, NULL
+FROM metrics m, json_each(m.restart_reasons) r
+WHERE m.kind = 'compilation_metrics'
+  AND NOT EXISTS (SELECT 1 FROM envelopes a
+                  WHERE a.log_id = m.log_id AND a.kind = 'artifact' AND a.status = 'ok'
+                    AND a.metadata ->> '$.artifact.name' = 'dynamo_graph_break_reason');
+
+-- One row per recompile reason: the entries of each recompile_reasons artifact (a JSON list,
+-- or a bare string when there is one reason), else the recompile_reason metrics field.
+CREATE VIEW recompiles AS
+SELECT r.id AS envelope_id, r.log_id,
+       coalesce(r.rank, l.file_rank, l.detected_rank) AS rank, r.line,
+       r.compile_id, r.frame_id, r.frame_compile_id, 'artifact' AS source,
+       CASE WHEN json_valid(r.text) AND json_type(r.text) = 'array'
+            THEN (SELECT group_concat(value, char(10)) FROM json_each(r.text))
+            WHEN json_valid(r.text) AND json_type(r.text) = 'text' THEN r.text ->> '$'
+            ELSE r.text END AS reason,
+       CASE WHEN json_valid(r.text) AND json_type(r.text) = 'array'
+            THEN json_array_length(r.text) ELSE 1 END AS reasons
+FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+      WHERE e.status = 'ok' AND e.kind = 'artifact'
+        AND e.metadata ->> '$.artifact.name' = 'recompile_reasons') r
+JOIN logs l ON l.id = r.log_id
+UNION ALL
+SELECT m.envelope_id, m.log_id, m.rank, m.line, m.compile_id, m.frame_id, m.frame_compile_id,
+       'metrics', m.recompile_reason, 1
+FROM metrics m
+WHERE m.kind = 'compilation_metrics' AND m.recompile_reason IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM envelopes a
+                  WHERE a.log_id = m.log_id AND a.kind = 'artifact' AND a.status = 'ok'
+                    AND a.frame_id IS m.frame_id AND a.frame_compile_id IS m.frame_compile_id
+                    AND a.metadata ->> '$.artifact.name' = 'recompile_reasons');
+
+-- Failures and restarts (tlparse's failures_and_restarts page): one row per failed
+-- compilation_metrics envelope and one per restart reason.
+CREATE VIEW failures AS
+SELECT envelope_id, log_id, rank, line, compile_id, kind, 'failure' AS failure, fail_type,
+       fail_reason AS reason, fail_user_frame_filename, fail_user_frame_lineno, co_name
+FROM metrics WHERE fail_type IS NOT NULL
+UNION ALL
+SELECT m.envelope_id, m.log_id, m.rank, m.line, m.compile_id, m.kind, 'restart',
+       'RestartAnalysis', r.value, m.fail_user_frame_filename, m.fail_user_frame_lineno,
+       m.co_name
+FROM metrics m, json_each(m.restart_reasons) r;
+
+-- Every chromium_event payload as columns (trace event format: name, ph, ts in µs, ...).
+CREATE VIEW chromium_events AS
+SELECT e.id AS envelope_id, e.log_id,
+       coalesce(e.rank, l.file_rank, l.detected_rank) AS rank, e.line,
+       e.compile_id, e.frame_id, e.frame_compile_id,
+       p.text ->> 'name' AS name, p.text ->> 'ph' AS ph, p.text ->> 'cat' AS cat,
+       p.text ->> 'ts' AS ts, p.text ->> 'dur' AS dur, p.text ->> 'pid' AS pid,
+       p.text ->> 'tid' AS tid, p.text ->> '$.args.compile_id' AS event_compile_id,
+       json(p.text -> 'args') AS args
+FROM envelopes e
+JOIN payloads p ON p.id = e.payload_id
+JOIN logs l ON l.id = e.log_id
+WHERE e.status = 'ok' AND e.kind = 'chromium_event' AND json_valid(p.text)
+  AND json_type(p.text) = 'object';
+
+-- Timed spans: each begin (B) event paired with its end (E), the nth B with the nth E of the
+-- same name, thread and compile; complete (X) events as they are. Durations in µs. Pairing
+-- numbers the events of each kind, then takes the one E that shares a B's group and number
+-- (two window passes, no self-join: it stays fast on logs with millions of events).
+CREATE VIEW chromium_spans AS
+WITH numbered AS (
+    SELECT envelope_id, log_id, rank, line, compile_id, frame_id, frame_compile_id, name, ph,
+           cat, ts, pid, tid, event_compile_id, row_number() OVER (
+               PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), ph
+               ORDER BY envelope_id) AS n
+    FROM chromium_events WHERE ph IN ('B', 'E')
+), paired AS (
+    SELECT *, max(CASE WHEN ph = 'E' THEN ts END) OVER pair AS end_ts,
+           max(CASE WHEN ph = 'E' THEN line END) OVER pair AS end_line,
+           max(CASE WHEN ph = 'E' THEN envelope_id END) OVER pair AS end_id
+    FROM numbered
+    WINDOW pair AS (PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), n)
+)
+SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
+       ts AS start_us, end_ts - ts AS duration_us, line AS begin_line, end_line,
+       (SELECT json(p.text -> 'args') FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+        WHERE e.id = end_id) AS end_args
+FROM paired WHERE ph = 'B' AND end_ts IS NOT NULL
+UNION ALL
+SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
+       ts, dur, line, line, args
+FROM chromium_events WHERE ph = 'X';
+
+-- The collective operations of each inductor_collective_schedule artifact, in order.
+CREATE VIEW collectives AS
+SELECT c.id AS envelope_id, c.log_id,
+       coalesce(c.rank, l.file_rank, l.detected_rank) AS rank, c.line,
+       c.compile_id, j.key AS position, j.value AS op
+FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+      WHERE e.status = 'ok' AND e.kind = 'artifact'
+        AND e.metadata ->> '$.artifact.name' = 'inductor_collective_schedule'
+        AND json_valid(p.text)) c
+JOIN logs l ON l.id = c.log_id, json_each(c.text) j;
+
+-- One row per guard: each leaf of a dynamo_cpp_guards_str guard tree (a `+- TYPE: code` line;
+-- the GuardManager lines above the leaves only say where values come from), and each entry of
+-- an older dynamo_guards list. Lines are split with json_each over the quoted payload, which
+-- stays linear in the payload's size (backslashes are swapped out first so \n is a newline).
+CREATE VIEW guards AS
+SELECT g.envelope_id, g.log_id, g.rank, g.line, g.compile_id, g.source,
+       substr(g.node, 1, instr(g.node, ':') - 1) AS guard_type,
+       trim(substr(g.node, instr(g.node, ':') + 1)) AS code,
+       g.depth
+FROM (SELECT t.id AS envelope_id, t.log_id, coalesce(t.rank, l.file_rank, l.detected_rank) AS rank,
+             t.line, t.compile_id, 'dynamo_cpp_guards_str' AS source,
+             substr(ltrim(replace(j.value, char(1), '\'), '| '), 4) AS node,
+             (length(j.value) - length(ltrim(j.value, '| '))) / 2 AS depth
+      FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+            WHERE e.status = 'ok' AND e.kind = 'dynamo_cpp_guards_str') t
+      JOIN logs l ON l.id = t.log_id,
+           json_each('[' || replace(json_quote(replace(t.text, '\', char(1))), '\n', '","')
+                     || ']') j
+      WHERE ltrim(j.value, '| ') LIKE '+- %') g
+WHERE instr(g.node, ':') > 1
+  AND substr(g.node, 1, instr(g.node, ':') - 1) = upper(substr(g.node, 1, instr(g.node, ':') - 1))
+  AND substr(g.node, 1, 1) GLOB '[A-Z]'
+UNION ALL
+SELECT e.id, e.log_id, coalesce(e.rank, l.file_rank, l.detected_rank), e.line, e.compile_id,
+       'dynamo_guards', NULL, j.value ->> 'code', NULL
+FROM envelopes e JOIN payloads p ON p.id = e.payload_id JOIN logs l ON l.id = e.log_id,
+     json_each(CASE WHEN json_valid(p.text) THEN p.text ELSE '[]' END) j
+WHERE e.status = 'ok' AND e.kind = 'dynamo_guards';

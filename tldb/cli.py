@@ -247,3 +247,54 @@ def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
     result = combine_dbs([(rank_of(p), p) for p in rank_dbs], target)
     ranks = ", ".join(map(str, result.ranks))
     click.echo(f"{target}: rank(s) {ranks}, {result.rows.get('envelopes', 0)} envelopes", err=True)
+
+
+@cli.command()
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    metavar="PATH...",
+    type=click.Path(exists=True, path_type=Path),
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "-p",
+    "--port",
+    default=8001,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--setting",
+    "settings",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A Datasette setting, e.g. --setting sql_time_limit_ms 20000; repeatable.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in a browser.")
+def serve(
+    paths: tuple[Path, ...], host: str, port: int, settings: tuple, open_browser: bool
+) -> None:
+    """Browse tldb databases and their reports in Datasette, read-only.
+
+    \b
+    PATH is a report folder (tldb report -o DIR: serves DIR/trace.db and
+    mounts DIR at /report/), a folder of several reports (every *.db below
+    it, named after its folder: OUT/rank_0/trace.db is /rank_0), or a
+    database file. Every database is opened immutable: nothing can change it.
+
+    \b
+    Ad-hoc SQL: open a database page (http://127.0.0.1:8001/trace) and type
+    a SELECT into its SQL box, or go straight to
+      http://127.0.0.1:8001/trace?sql=select+*+from+compiles
+    Canned queries (graph breaks, recompiles, slowest compiles, cache hit
+    rate...) are listed on the database page; views such as compiles,
+    metrics, graph_breaks and chromium_spans are listed with the tables.
+    The report's index page links there when served. Ctrl-C stops.
+    """
+    from tldb.serve import parse_settings, plan_serve, run
+
+    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser)

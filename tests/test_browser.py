@@ -1,0 +1,126 @@
+"""A real browser on a real `tldb serve`: the report links into Datasette, a canned query shows.
+
+Runs `tldb serve` as a subprocess on a report folder (any free port on 127.0.0.1) and drives
+Debian's headless Chromium with Selenium and chromium-driver (no browser download). Skipped,
+with the reason, where Chromium or its driver is missing; CI installs both (.ci/run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tldb.report import ReportRequest, run_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Chromium and its driver are not installed "
+    "(apt-get install chromium chromium-driver; .ci/run does this)",
+)
+
+
+@pytest.fixture(scope="module")
+def report(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "out"
+    run_report(ReportRequest(source=corpus / "tlparse-tests/inputs/comp_metrics.log", out_dir=out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(report):
+    """`tldb serve` on a free port; yields its base URL; stops it with Ctrl-C (SIGINT)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tldb", "serve", str(report), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(process.stdout.readline()))
+    reader.start()
+    reader.join(timeout=60)
+    if not first or "http://" not in first[0]:
+        process.kill()
+        pytest.fail(f"tldb serve did not start: {first} {process.stderr.read()}")
+    base = first[0].split()[3].rstrip("/")  # "tldb serve: Datasette http://127.0.0.1:N/ ..."
+    yield base
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Stopped." in out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout=20):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_report_index_links_into_datasette(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/report/")
+    section = browser.find_element(By.ID, "tldb-datasette")
+    _wait(browser, lambda d: section.is_displayed())
+    links = {a.text: a.get_attribute("href") for a in section.find_elements(By.TAG_NAME, "a")}
+    assert links["Tables and views of trace"] == f"{server}/trace"
+    assert links["Ad-hoc SQL on trace"].startswith(f"{server}/trace?sql=select+")
+    assert links["Distinct graph breaks"] == f"{server}/trace/distinct_graph_breaks"
+    # The rest of the page is the report itself, served from the same origin.
+    assert "compile_directory" in browser.page_source or browser.find_elements(By.TAG_NAME, "li")
+
+
+def test_canned_query_page_shows_rows(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/report/")
+    section = browser.find_element(By.ID, "tldb-datasette")
+    _wait(browser, lambda d: section.is_displayed())
+    section.find_element(By.LINK_TEXT, "Distinct graph breaks").click()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Distinct graph breaks"
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    assert len(rows) == 1
+    assert "skip function graph_break" in rows[0].text
+    assert "2" in [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")]  # occurrences
+
+
+def test_ad_hoc_sql_page_runs_a_select(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/trace?sql=select+compile_id,+status+from+compiles")
+    cells = browser.find_elements(By.CSS_SELECTOR, "table.rows-and-columns td.col-status")
+    assert {c.text for c in cells} == {"missing", "break", "ok"}
+
+
+def test_section_stays_hidden_as_a_plain_file(report, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get((report / "index.html").as_uri())
+    section = browser.find_element(By.ID, "tldb-datasette")
+    assert not section.is_displayed()
+    assert section.find_elements(By.TAG_NAME, "a") == []

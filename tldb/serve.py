@@ -1,0 +1,359 @@
+"""`tldb serve`: Datasette over tldb databases, read-only, with the static reports beside them.
+
+One server shows both halves of the product: the tlparse-style report folder (mounted at
+/report/, index.html served for folders) and the databases (tables, views, canned queries,
+ad-hoc SQL). Every database is opened immutable, so nothing can write to it, and Datasette
+itself only runs SELECT statements. `/-/tldb.json` tells pages of the report that they are
+being served, and where their database is: the datasette_links module reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import mimetypes
+import re
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, quote_plus, unquote
+
+import yaml
+from datasette import hookimpl
+
+from tldb import __version__
+from tldb import db as dbmod
+from tldb.errors import InputError, TldbError
+from tldb.resources import metadata_file
+
+#: The database block of datasette_metadata.yml that describes any tldb database.
+TEMPLATE_DATABASE = "trace"
+#: Settings tuned for analytic queries over views (each can be overridden with --setting).
+DEFAULT_SETTINGS = {"sql_time_limit_ms": 5000, "suggest_facets": False}
+#: Query shown when the ad-hoc SQL page is opened from the banner or the report.
+EXAMPLE_SQL = "select compile_id, status, cache_status, duration_s from compiles"
+#: Name of the Datasette plugin made of this module's hooks, and of its metadata config.
+PLUGIN_NAME = "tldb_serve"
+
+
+def sql_url(database_url: str, sql: str = EXAMPLE_SQL) -> str:
+    """The ad-hoc SQL page of a database, with a query filled in (Datasette 0.65: /db?sql=)."""
+    return f"{database_url}?sql={quote_plus(sql, safe='*,')}"
+
+
+@dataclass(frozen=True)
+class ServedDatabase:
+    """A database as Datasette shows it: /name, and the report page made from it if any."""
+
+    name: str
+    path: Path
+    report_url: str | None = None
+
+
+@dataclass
+class ServePlan:
+    """What one `tldb serve` shows: databases, and report folders mounted under URL prefixes."""
+
+    databases: list[ServedDatabase] = field(default_factory=list)
+    mounts: dict[str, Path] = field(default_factory=dict)  # "report" -> folder, for /report/
+
+    def mount_for(self, folder: Path) -> str:
+        """The mount name of a report folder, adding it on first use."""
+        folder = folder.resolve()
+        for name, root in self.mounts.items():
+            if root == folder:
+                return name
+        name = "report" if not self.mounts else f"report_{len(self.mounts) + 1}"
+        self.mounts[name] = folder
+        return name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "trace"
+
+
+def _database_name(db_path: Path, root: Path) -> str:
+    """rank_0 for ROOT/rank_0/trace.db, trace for ROOT/trace.db, combined for ROOT/combined.db."""
+    if db_path.stem != "trace":
+        return _slug(db_path.stem)
+    relative = db_path.parent.relative_to(root).parts
+    return _slug("_".join(relative)) if relative else "trace"
+
+
+def _check(path: Path) -> None:
+    """Refuse files that are not finished tldb databases, with tldb's one-line reasons."""
+    dbmod.open_readonly(path).conn.close()
+
+
+def _found_databases(folder: Path) -> list[Path]:
+    """Every *.db below folder, skipping hidden files and folders (loads in progress)."""
+    found = []
+    for path in sorted(folder.rglob("*.db")):
+        relative = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in relative) or not path.is_file():
+            continue
+        if dbmod.is_database(path):
+            found.append(path)
+    return found
+
+
+def _report_url(plan: ServePlan, mount: str, db_folder: Path) -> str | None:
+    if not (db_folder / "index.html").is_file():
+        return None
+    relative = db_folder.resolve().relative_to(plan.mounts[mount])
+    parts = "".join(f"{quote(p)}/" for p in relative.parts)
+    return f"/{mount}/{parts}"
+
+
+def plan_serve(paths: list[Path]) -> ServePlan:
+    """Decide database names and mounts for the paths given on the command line."""
+    plan = ServePlan()
+    used: set[str] = set()
+
+    def add(db_path: Path, name: str, mount: str | None) -> None:
+        unique, n = name, 2
+        while unique in used:
+            unique, n = f"{name}_{n}", n + 1
+        used.add(unique)
+        if mount is None and (db_path.parent / "index.html").is_file():
+            mount = plan.mount_for(db_path.parent)
+        url = _report_url(plan, mount, db_path.parent) if mount else None
+        plan.databases.append(ServedDatabase(unique, db_path.resolve(), url))
+
+    for path in paths:
+        if path.is_dir():
+            found = _found_databases(path)
+            if not found:
+                raise InputError(f"no tldb database (*.db) found under {path}")
+            mount = plan.mount_for(path)
+            for db_path in found:
+                try:
+                    _check(db_path)
+                except TldbError as exc:
+                    print(f"Skipping {db_path}: {exc}", file=sys.stderr)
+                    continue
+                add(db_path, _database_name(db_path, path), mount)
+        elif path.is_file():
+            _check(path)
+            add(path, _slug(path.stem), None)
+        else:
+            raise InputError(f"{path} is not a file or folder")
+    if not plan.databases:
+        raise InputError("no finished tldb database to serve")
+    return plan
+
+
+def _queries(database: dict) -> list[dict]:
+    return [
+        {"name": name, "title": query.get("title", name), "params": query.get("params", [])}
+        for name, query in database.get("queries", {}).items()
+    ]
+
+
+def build_metadata(plan: ServePlan, source: Path | None = None) -> dict:
+    """datasette_metadata.yml with its `trace` block applied to every served database."""
+    with (source or metadata_file()).open(encoding="utf-8") as f:
+        shipped = yaml.safe_load(f)
+    template = shipped.get("databases", {}).get(TEMPLATE_DATABASE, {})
+    metadata = {key: value for key, value in shipped.items() if key != "databases"}
+    links = []
+    databases = {}
+    for served in plan.databases:
+        block = copy.deepcopy(template)
+        text = html.escape(block.pop("description", ""))
+        if served.report_url:
+            href = html.escape(served.report_url)
+            text += f' <a href="{href}">Static report made from this database</a>.'
+            links.append(f'<a href="{href}">{html.escape(served.name)}</a>')
+        block["description_html"] = text
+        databases[served.name] = block
+    metadata["databases"] = databases
+    if links:
+        metadata["description_html"] = (
+            metadata.get("description_html", "") + f"<p>Static reports: {', '.join(links)}.</p>"
+        )
+    return metadata
+
+
+def marker(plan: ServePlan, metadata: dict) -> dict:
+    """The body of /-/tldb.json: which report pages belong to which database."""
+    reports: dict[str, list[str]] = {}
+    for served in plan.databases:
+        if served.report_url:
+            reports.setdefault(served.report_url, []).append(served.name)
+    return {
+        "tldb": __version__,
+        "reports": [{"url": url, "databases": names} for url, names in reports.items()],
+        "databases": {
+            served.name: {
+                "url": f"/{quote(served.name)}",
+                "sql": sql_url(f"/{quote(served.name)}"),
+                "report": served.report_url,
+                "queries": _queries(metadata["databases"][served.name]),
+            }
+            for served in plan.databases
+        },
+    }
+
+
+def parse_settings(pairs) -> dict:
+    """--setting NAME VALUE pairs, typed like Datasette's defaults (on/off for flags)."""
+    from datasette.app import DEFAULT_SETTINGS as DATASETTE_DEFAULTS
+
+    settings: dict = {}
+    for name, text in pairs:
+        if name not in DATASETTE_DEFAULTS:
+            raise InputError(f"unknown Datasette setting {name!r}")
+        default = DATASETTE_DEFAULTS[name]
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("on", "off", "true", "false", "1", "0"):
+                    raise ValueError(text)
+                settings[name] = text.lower() in ("on", "true", "1")
+            else:
+                settings[name] = type(default)(text)
+        except ValueError:
+            raise InputError(f"bad value {text!r} for Datasette setting {name}") from None
+    return settings
+
+
+def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict | None = None):
+    """A Datasette instance over the plan: immutable databases, report mounts, the marker."""
+    from datasette.app import Datasette
+    from datasette.database import Database
+
+    _register_plugin()
+    metadata = metadata or build_metadata(plan)
+    metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
+        "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
+        "marker": marker(plan, metadata),
+    }
+    ds = Datasette(
+        [], metadata=metadata, settings={**DEFAULT_SETTINGS, **(settings or {})}, cors=False
+    )
+    if "_memory" in ds.databases:  # added by Datasette when created without files
+        ds.remove_database("_memory")
+    for served in plan.databases:
+        ds.add_database(Database(ds, path=str(served.path), is_mutable=False), name=served.name)
+    return ds
+
+
+def _register_plugin() -> None:
+    """Register this module's Datasette hooks once per process (they act only when configured)."""
+    from datasette.plugins import pm
+
+    if pm.get_plugin(PLUGIN_NAME) is None:
+        pm.register(sys.modules[__name__], name=PLUGIN_NAME)
+
+
+@hookimpl
+def register_routes(datasette):
+    """/-/tldb.json, and each report folder at /report/ with index.html for folders."""
+    config = datasette.plugin_config(PLUGIN_NAME)
+    if not config:
+        return []
+    routes = [(r"^/-/tldb\.json$", _marker_view)]
+    if config["mounts"]:
+        names = "|".join(re.escape(name) for name in config["mounts"])
+        routes.append((rf"^/(?P<mount>{names})(?P<path>/.*)?$", _report_view))
+    return routes
+
+
+def _marker_view(datasette):
+    from datasette.utils.asgi import Response
+
+    return Response.json(datasette.plugin_config(PLUGIN_NAME)["marker"])
+
+
+def _content_type(path: Path) -> str:
+    kind = mimetypes.guess_type(path.name)[0] or "text/plain"
+    if kind.startswith("text/") or kind == "application/json":
+        kind += "; charset=utf-8"
+    return kind
+
+
+async def _report_view(datasette, request, send):
+    """A file of a mounted report; a folder answers with its index.html, never a listing."""
+    from datasette.utils.asgi import Response, asgi_send_file
+
+    mount = request.url_vars["mount"]
+    relative = unquote(request.url_vars.get("path") or "")
+    if not relative:
+        return Response.redirect(f"/{mount}/")
+    root = Path(datasette.plugin_config(PLUGIN_NAME)["mounts"][mount])
+    target = (root / relative.lstrip("/")).resolve()
+    if not target.is_relative_to(root):
+        return Response.text("404: not inside the report folder", status=404)
+    if target.is_dir():
+        if not relative.endswith("/"):
+            return Response.redirect(f"/{mount}{quote(relative)}/")
+        target = target / "index.html"
+    if not target.is_file():
+        return Response.text("404: not found in the report folder", status=404)
+    await asgi_send_file(send, target, content_type=_content_type(target), chunk_size=1 << 16)
+    return None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = " (pass --port 0 for any free port)" if port else ""
+        raise TldbError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def banner(plan: ServePlan, base: str) -> str:
+    """The lines printed at start: where the reports, databases and SQL pages are."""
+    lines = [f"tldb serve: Datasette {base}/ (read-only)"]
+    for name in plan.mounts:
+        lines.append(f"  report    {base}/{name}/")
+    for served in plan.databases:
+        db_url = f"{base}/{quote(served.name)}"
+        lines.append(f"  database  {db_url}  ({served.path})")
+        if served.report_url:
+            lines.append(f"    its report  {base}{served.report_url}")
+        lines.append(f"    SQL         {sql_url(db_url)}")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: bool) -> None:
+    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally."""
+    import uvicorn
+
+    ds = make_datasette(plan, settings)
+    sock = _bind(host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{sock.getsockname()[1]}"
+    config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    print(banner(plan, base), flush=True)
+    if open_browser:
+        import webbrowser
+
+        first = next(iter(plan.mounts), None)
+        webbrowser.open(f"{base}/{first}/" if first else f"{base}/")
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again once its
+    # own handlers are removed: both end up here as KeyboardInterrupt, a normal stop.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    print("Stopped.", flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
