@@ -89,3 +89,9 @@ def test_bad_query_is_one_line(cache_db):
     result = run(cli_extra.search, str(cache_db), "AND (", "--raw")
     assert isinstance(result.exception, InputError)  # `tldb` prints it as one line
     assert str(result.exception).startswith("bad search 'AND (': fts5: syntax")
+
+
+def test_commands_are_registered():
+    from tldb.cli import cli
+
+    assert {"diff", "search"} <= set(cli.commands)

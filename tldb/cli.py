@@ -298,3 +298,8 @@ def serve(
     from tldb.serve import parse_settings, plan_serve, run
 
     run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser)
+
+
+from tldb.cli_extra import register as _register_extra  # noqa: E402
+
+_register_extra(cli)
