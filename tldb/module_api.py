@@ -30,6 +30,7 @@ MULTI_RANK_MODE = "multi_rank"
 
 #: Index sections in page order; sections with other names follow, in module order.
 SECTION_ORDER = (
+    "triage",
     "stack_trie",
     "failures",
     "ir_dumps",
