@@ -67,3 +67,16 @@ def test_raw_log_rebuilt_when_the_log_is_gone(corpus, tmp_path):
     result = run_tldb("report", str(tmp_path / "t.db"), "-o", str(tmp_path / "o"), "--no-browser")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o" / "raw.log").read_bytes() == original
+
+
+def test_database_from_another_schema_version_is_refused_clearly(corpus, tmp_path):
+    import sqlite3
+
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    assert run_tldb("load", str(log), "--db", str(tmp_path / "t.db")).returncode == 0
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    result = run_tldb("report", str(tmp_path / "t.db"), "-o", str(tmp_path / "o"), "--no-browser")
+    assert result.returncode == 1
+    assert "schema version 0" in result.stderr and "rebuild it" in result.stderr
+    assert "Traceback" not in result.stderr
