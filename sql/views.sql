@@ -2,8 +2,9 @@
 -- Each view is documented in datasette_metadata.yml (a test checks every column is described).
 -- Plain SQLite 3.40: JSON1 and ->> only. Payloads that are not valid JSON (cut by a bad md5,
 -- or a bare string where JSON was declared) are guarded with json_valid, never parsed blindly.
--- `rank` in these views: the envelope's rank (in a combined database, the rank of the
--- database it came from), else the rank of its log's file name, else the log's detected rank.
+-- `rank` in these views: the rank in the log's file name (dedicated_log_torch_trace_rank_N),
+-- else the envelope's (in a combined database: its rank database's), else the log's detected
+-- rank. File name first, as tlparse --all-ranks-html and `tldb combine` do.
 
 -- Accepted envelopes with their payload text: the input of every report module.
 CREATE VIEW records AS
@@ -32,7 +33,7 @@ FROM envelopes GROUP BY kind ORDER BY envelopes DESC;
 -- envelope: the fields people ask about as columns, every field in `fields`.
 CREATE VIEW metrics AS
 SELECT m.id AS envelope_id, m.log_id,
-       coalesce(m.rank, l.file_rank, l.detected_rank) AS rank, m.line,
+       coalesce(l.file_rank, m.rank, l.detected_rank) AS rank, m.line,
        m.kind, m.compile_id, m.frame_id, m.frame_compile_id, m.attempt,
        m.f ->> 'co_name' AS co_name,
        m.f ->> 'co_filename' AS co_filename,
@@ -94,7 +95,7 @@ JOIN logs l ON l.id = m.log_id;
 -- aotautograd_cache_*): which cache, and whether it hit, missed or was bypassed.
 CREATE VIEW cache_events AS
 SELECT c.id AS envelope_id, c.log_id,
-       coalesce(c.rank, l.file_rank, l.detected_rank) AS rank, c.line,
+       coalesce(l.file_rank, c.rank, l.detected_rank) AS rank, c.line,
        c.compile_id, c.name AS artifact_name,
        CASE WHEN c.name LIKE 'fx_graph_cache_%' THEN 'fx_graph' ELSE 'aotautograd' END AS cache,
        CASE WHEN c.suffix IN ('hit', 'miss', 'bypass') THEN c.suffix
@@ -136,7 +137,7 @@ WITH ids AS (
                 WHEN sum(outcome = 'bypass') THEN 'bypass' ELSE '' END AS cache_status
     FROM cache_events GROUP BY log_id, compile_id
 )
-SELECT ids.log_id, coalesce(ids.rank, l.file_rank, l.detected_rank) AS rank, ids.compile_id,
+SELECT ids.log_id, coalesce(l.file_rank, ids.rank, l.detected_rank) AS rank, ids.compile_id,
        ids.frame_id, ids.frame_compile_id, ids.attempt,
        CASE WHEN m.n IS NULL THEN 'missing' WHEN m.failed THEN 'error' WHEN m.empty THEN 'empty'
             WHEN m.restarted THEN 'break' ELSE 'ok' END AS status,
@@ -152,10 +153,11 @@ ORDER BY ids.log_id, ids.first_id;
 
 -- One row per graph break: each dynamo_graph_break_reason artifact, split into the user code
 -- location and the reason; for logs too old to write that artifact, each restart reason of
--- compilation_metrics instead (a restart is how older Dynamo reported a graph break).
+-- compilation_metrics instead (a restart is how older Dynamo reported a graph break). The
+-- NOT IN subqueries here and in recompiles are uncorrelated on purpose: run once, not per row.
 CREATE VIEW graph_breaks AS
 SELECT g.id AS envelope_id, g.log_id,
-       coalesce(g.rank, l.file_rank, l.detected_rank) AS rank, g.line,
+       coalesce(l.file_rank, g.rank, l.detected_rank) AS rank, g.line,
        g.compile_id, g.frame_id, g.frame_compile_id, 'artifact' AS source,
        CASE WHEN g.head LIKE 'Graph break in user code at %' THEN substr(g.head, 29) END
            AS location,
@@ -177,15 +179,15 @@ SELECT m.envelope_id, m.log_id, m.rank, m.line, m.compile_id, m.frame_id, m.fram
        'restart_reason', NULL, r.value, NULL
 FROM metrics m, json_each(m.restart_reasons) r
 WHERE m.kind = 'compilation_metrics'
-  AND NOT EXISTS (SELECT 1 FROM envelopes a
-                  WHERE a.log_id = m.log_id AND a.kind = 'artifact' AND a.status = 'ok'
-                    AND a.metadata ->> '$.artifact.name' = 'dynamo_graph_break_reason');
+  AND m.log_id NOT IN (SELECT log_id FROM envelopes
+                       WHERE kind = 'artifact' AND status = 'ok'
+                         AND metadata ->> '$.artifact.name' = 'dynamo_graph_break_reason');
 
 -- One row per recompile reason: the entries of each recompile_reasons artifact (a JSON list,
 -- or a bare string when there is one reason), else the recompile_reason metrics field.
 CREATE VIEW recompiles AS
 SELECT r.id AS envelope_id, r.log_id,
-       coalesce(r.rank, l.file_rank, l.detected_rank) AS rank, r.line,
+       coalesce(l.file_rank, r.rank, l.detected_rank) AS rank, r.line,
        r.compile_id, r.frame_id, r.frame_compile_id, 'artifact' AS source,
        CASE WHEN json_valid(r.text) AND json_type(r.text) = 'array'
             THEN (SELECT group_concat(value, char(10)) FROM json_each(r.text))
@@ -202,10 +204,11 @@ SELECT m.envelope_id, m.log_id, m.rank, m.line, m.compile_id, m.frame_id, m.fram
        'metrics', m.recompile_reason, 1
 FROM metrics m
 WHERE m.kind = 'compilation_metrics' AND m.recompile_reason IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM envelopes a
-                  WHERE a.log_id = m.log_id AND a.kind = 'artifact' AND a.status = 'ok'
-                    AND a.frame_id IS m.frame_id AND a.frame_compile_id IS m.frame_compile_id
-                    AND a.metadata ->> '$.artifact.name' = 'recompile_reasons');
+  AND (m.log_id, m.frame_id, m.frame_compile_id) NOT IN (
+      SELECT log_id, frame_id, frame_compile_id FROM envelopes
+      WHERE kind = 'artifact' AND status = 'ok' AND frame_id IS NOT NULL
+        AND frame_compile_id IS NOT NULL
+        AND metadata ->> '$.artifact.name' = 'recompile_reasons');
 
 -- Failures and restarts (tlparse's failures_and_restarts page): one row per failed
 -- compilation_metrics envelope and one per restart reason.
@@ -222,7 +225,7 @@ FROM metrics m, json_each(m.restart_reasons) r;
 -- Every chromium_event payload as columns (trace event format: name, ph, ts in µs, ...).
 CREATE VIEW chromium_events AS
 SELECT e.id AS envelope_id, e.log_id,
-       coalesce(e.rank, l.file_rank, l.detected_rank) AS rank, e.line,
+       coalesce(l.file_rank, e.rank, l.detected_rank) AS rank, e.line,
        e.compile_id, e.frame_id, e.frame_compile_id,
        p.text ->> 'name' AS name, p.text ->> 'ph' AS ph, p.text ->> 'cat' AS cat,
        p.text ->> 'ts' AS ts, p.text ->> 'dur' AS dur, p.text ->> 'pid' AS pid,
@@ -235,37 +238,51 @@ WHERE e.status = 'ok' AND e.kind = 'chromium_event' AND json_valid(p.text)
   AND json_type(p.text) = 'object';
 
 -- Timed spans: each begin (B) event paired with its end (E), the nth B with the nth E of the
--- same name, thread and compile; complete (X) events as they are. Durations in µs. Pairing
--- numbers the events of each kind, then takes the one E that shares a B's group and number
--- (two window passes, no self-join: it stays fast on logs with millions of events).
+-- same name, thread and compile; complete (X) events as they are. Durations in µs. Each
+-- distinct payload is parsed once (a repeated payload is parsed once, not once per envelope),
+-- then pairing numbers the events of each kind and takes the one E that shares a B's group and
+-- number: two window passes, no self-join, so it stays fast on logs with many events.
 CREATE VIEW chromium_spans AS
-WITH numbered AS (
-    SELECT envelope_id, log_id, rank, line, compile_id, frame_id, frame_compile_id, name, ph,
-           cat, ts, pid, tid, event_compile_id, row_number() OVER (
+WITH parsed AS MATERIALIZED (
+    SELECT p.id, p.text ->> 'name' AS name, p.text ->> 'ph' AS ph, p.text ->> 'cat' AS cat,
+           p.text ->> 'ts' AS ts, p.text ->> 'dur' AS dur, p.text ->> 'pid' AS pid,
+           p.text ->> 'tid' AS tid, p.text ->> '$.args.compile_id' AS event_compile_id
+    FROM payloads p
+    WHERE p.id IN (SELECT payload_id FROM envelopes
+                   WHERE kind = 'chromium_event' AND status = 'ok')
+      AND json_valid(p.text) AND json_type(p.text) = 'object'
+), events AS (
+    SELECT e.id AS envelope_id, e.log_id,
+           coalesce(l.file_rank, e.rank, l.detected_rank) AS rank, e.line, e.compile_id,
+           e.frame_id, e.frame_compile_id, x.name, x.ph, x.cat, x.ts, x.dur, x.pid, x.tid,
+           x.event_compile_id, e.payload_id
+    FROM envelopes e CROSS JOIN parsed x ON x.id = e.payload_id JOIN logs l ON l.id = e.log_id
+    WHERE e.kind = 'chromium_event' AND e.status = 'ok' AND x.ph IN ('B', 'E', 'X')
+), numbered AS (
+    SELECT *, row_number() OVER (
                PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), ph
                ORDER BY envelope_id) AS n
-    FROM chromium_events WHERE ph IN ('B', 'E')
+    FROM events WHERE ph IN ('B', 'E')
 ), paired AS (
     SELECT *, max(CASE WHEN ph = 'E' THEN ts END) OVER pair AS end_ts,
            max(CASE WHEN ph = 'E' THEN line END) OVER pair AS end_line,
-           max(CASE WHEN ph = 'E' THEN envelope_id END) OVER pair AS end_id
+           max(CASE WHEN ph = 'E' THEN payload_id END) OVER pair AS end_payload
     FROM numbered
     WINDOW pair AS (PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), n)
 )
 SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
        ts AS start_us, end_ts - ts AS duration_us, line AS begin_line, end_line,
-       (SELECT json(p.text -> 'args') FROM envelopes e JOIN payloads p ON p.id = e.payload_id
-        WHERE e.id = end_id) AS end_args
+       (SELECT json(text -> 'args') FROM payloads WHERE id = end_payload) AS end_args
 FROM paired WHERE ph = 'B' AND end_ts IS NOT NULL
 UNION ALL
 SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
-       ts, dur, line, line, args
-FROM chromium_events WHERE ph = 'X';
+       ts, dur, line, line, (SELECT json(text -> 'args') FROM payloads WHERE id = payload_id)
+FROM events WHERE ph = 'X';
 
 -- The collective operations of each inductor_collective_schedule artifact, in order.
 CREATE VIEW collectives AS
 SELECT c.id AS envelope_id, c.log_id,
-       coalesce(c.rank, l.file_rank, l.detected_rank) AS rank, c.line,
+       coalesce(l.file_rank, c.rank, l.detected_rank) AS rank, c.line,
        c.compile_id, j.key AS position, j.value AS op
 FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
       WHERE e.status = 'ok' AND e.kind = 'artifact'
@@ -282,7 +299,7 @@ SELECT g.envelope_id, g.log_id, g.rank, g.line, g.compile_id, g.source,
        substr(g.node, 1, instr(g.node, ':') - 1) AS guard_type,
        trim(substr(g.node, instr(g.node, ':') + 1)) AS code,
        g.depth
-FROM (SELECT t.id AS envelope_id, t.log_id, coalesce(t.rank, l.file_rank, l.detected_rank) AS rank,
+FROM (SELECT t.id AS envelope_id, t.log_id, coalesce(l.file_rank, t.rank, l.detected_rank) AS rank,
              t.line, t.compile_id, 'dynamo_cpp_guards_str' AS source,
              substr(ltrim(replace(j.value, char(1), '\'), '| '), 4) AS node,
              (length(j.value) - length(ltrim(j.value, '| '))) / 2 AS depth
@@ -296,7 +313,7 @@ WHERE instr(g.node, ':') > 1
   AND substr(g.node, 1, instr(g.node, ':') - 1) = upper(substr(g.node, 1, instr(g.node, ':') - 1))
   AND substr(g.node, 1, 1) GLOB '[A-Z]'
 UNION ALL
-SELECT e.id, e.log_id, coalesce(e.rank, l.file_rank, l.detected_rank), e.line, e.compile_id,
+SELECT e.id, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank), e.line, e.compile_id,
        'dynamo_guards', NULL, j.value ->> 'code', NULL
 FROM envelopes e JOIN payloads p ON p.id = e.payload_id JOIN logs l ON l.id = e.log_id,
      json_each(CASE WHEN json_valid(p.text) THEN p.text ELSE '[]' END) j

@@ -1,12 +1,15 @@
-"""datasette_metadata.yml describes every table, view and column of a freshly built database."""
+"""datasette_metadata.yml describes every table, view and column of a freshly built database,
+and of a combined one (`tldb combine`: a rank column in every table)."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 import yaml
 
+from tldb.combine import combine
 from tldb.loader import build_database
 from tldb.resources import metadata_file
 from tldb.serve import TEMPLATE_DATABASE
@@ -18,12 +21,27 @@ def metadata() -> dict:
 
 
 @pytest.fixture
-def fresh_db(tmp_path, log_writer) -> sqlite3.Connection:
-    """A database built the normal way; its shape does not depend on the log's content."""
+def built(tmp_path, log_writer) -> dict[str, Path]:
+    """A database built the normal way (its shape does not depend on the log's content), and
+    the combination of two of them."""
     log_writer.add({"dynamo_start": {"stack": []}, "frame_id": 0, "frame_compile_id": 0})
-    path = tmp_path / "trace.db"
-    build_database([log_writer.write(tmp_path / "tiny.log")], path)
-    conn = sqlite3.connect(path)
+    log = log_writer.write(tmp_path / "tiny.log")
+    for rank in (0, 1):
+        build_database([log], tmp_path / f"rank_{rank}.db")
+    combine([(0, tmp_path / "rank_0.db"), (1, tmp_path / "rank_1.db")], tmp_path / "ranks.db")
+    return {"fresh": tmp_path / "rank_0.db", "combined": tmp_path / "ranks.db"}
+
+
+@pytest.fixture
+def fresh_db(built) -> sqlite3.Connection:
+    conn = sqlite3.connect(built["fresh"])
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def combined_db(built) -> sqlite3.Connection:
+    conn = sqlite3.connect(built["combined"])
     yield conn
     conn.close()
 
@@ -42,11 +60,12 @@ def _relations(conn: sqlite3.Connection) -> dict[str, list[str]]:
     }
 
 
-def test_every_column_has_a_description(metadata, fresh_db):
+@pytest.mark.parametrize("which", ["fresh_db", "combined_db"])
+def test_every_column_has_a_description(metadata, which, request):
     tables = metadata["databases"][TEMPLATE_DATABASE]["tables"]
     missing = [
         f"{name}.{column}"
-        for name, columns in _relations(fresh_db).items()
+        for name, columns in _relations(request.getfixturevalue(which)).items()
         for column in columns
         if not (tables.get(name, {}).get("columns", {}).get(column) or "").strip()
     ]
@@ -59,15 +78,17 @@ def test_every_table_and_view_has_a_description(metadata, fresh_db):
     assert undescribed == []
 
 
-def test_nothing_described_that_does_not_exist(metadata, fresh_db):
-    """Stale entries mislead as much as missing ones: tables and columns must all exist."""
-    relations = _relations(fresh_db)
+def test_nothing_described_that_does_not_exist(metadata, fresh_db, combined_db):
+    """Stale entries mislead as much as missing ones: tables and columns must all exist
+    (the rank columns only in combined databases)."""
+    fresh, combined = _relations(fresh_db), _relations(combined_db)
     tables = metadata["databases"][TEMPLATE_DATABASE]["tables"]
+    assert set(tables) == set(fresh)
     stale = [
         f"{name}.{column}"
         for name, table in tables.items()
         for column in table.get("columns", {})
-        if column not in relations.get(name, [])
+        if column not in fresh[name] + combined.get(name, [])
     ]
     assert stale == []
 

@@ -16,6 +16,7 @@ import pytest_asyncio
 import yaml
 from conftest import run_tldb
 
+from tldb.combine import combine
 from tldb.directory import build_manifest
 from tldb.loader import build_database
 from tldb.report import ReportRequest, run_report
@@ -25,7 +26,8 @@ from tldb.serve import TEMPLATE_DATABASE, make_datasette, parse_settings, plan_s
 INPUTS = Path("tlparse-tests") / "inputs"
 G2 = Path("torch213") / "g_2ranks"
 
-#: Databases served in these tests: name -> corpus logs (several logs: one database of ranks).
+#: Databases served in these tests: name -> corpus logs (several logs: the `tldb combine` of
+#: one database per log).
 SOURCES = {
     "comp_metrics": [INPUTS / "comp_metrics.log"],
     "comp_failure": [INPUTS / "comp_failure.log"],
@@ -58,8 +60,14 @@ QUERIES = {
 @pytest.fixture(scope="module")
 def served_dir(corpus, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("served")
+    parts = tmp_path_factory.mktemp("rank_databases")
     for name, logs in SOURCES.items():
-        build_database([corpus / log for log in logs], folder / f"{name}.db")
+        if len(logs) == 1:
+            build_database([corpus / logs[0]], folder / f"{name}.db")
+            continue
+        for rank, log in enumerate(logs):
+            build_database([corpus / log], parts / f"{name}_{rank}.db")
+        combine([(r, parts / f"{name}_{r}.db") for r in range(len(logs))], folder / f"{name}.db")
     return folder
 
 
@@ -150,7 +158,7 @@ def test_compiles_view_agrees_with_the_report_manifest(served_dir):
     """The compiles view's status and cache status are the ones the report shows."""
     import sqlite_utils
 
-    for name in SOURCES:
+    for name in (n for n, logs in SOURCES.items() if len(logs) == 1):
         db = sqlite_utils.Database(sqlite3.connect(served_dir / f"{name}.db"))
         for (log_id,) in db.conn.execute("SELECT id FROM logs").fetchall():
             manifest = {
@@ -224,6 +232,30 @@ def test_multi_rank_folder_names_databases_after_their_folders(report_dir, tmp_p
         ("rank_1", "/report/rank_1/"),
     ]
     assert plan.mounts == {"report": out.resolve()}
+
+
+@pytest.mark.asyncio
+async def test_multi_rank_report_serves_every_rank_beside_its_database(corpus, tmp_path):
+    """`tldb report DIR --all-ranks-html -o OUT`, then `tldb serve OUT`: OUT/ranks.db beside
+    the landing page, each OUT/rank_N/trace.db beside its rank's report."""
+    out = tmp_path / "out"
+    logs = corpus / INPUTS / "multi_rank_schedule"
+    result = run_tldb("report", str(logs), "--all-ranks-html", "-o", str(out), "--no-browser")
+    assert result.returncode == 0, result.stderr
+    plan = plan_serve([out])
+    assert [(d.name, d.report_url) for d in plan.databases] == [
+        ("ranks", "/report/"),
+        ("rank_0", "/report/rank_0/"),
+        ("rank_1", "/report/rank_1/"),
+        ("rank_2", "/report/rank_2/"),
+    ]
+    ds = make_datasette(plan)
+    assert (await ds.client.get("/report/")).status_code == 200
+    rank_page = await ds.client.get("/report/rank_1/")
+    assert rank_page.status_code == 200 and "tldb-datasette" in rank_page.text
+    schedules = await _json(ds, "/ranks/rank_collectives.json?_shape=array")
+    assert [r["compile_id"] for r in schedules if not r["same_on_all_ranks"]] == ["[0/0]"]
+    assert (await _json(ds, "/rank_1/slowest_compiles.json?_shape=array&rank="))[0]["rank"] == 1
 
 
 def test_report_index_shows_no_datasette_text_as_plain_files(report_dir):

@@ -88,9 +88,10 @@ def _check(path: Path) -> None:
 
 
 def _found_databases(folder: Path) -> list[Path]:
-    """Every *.db below folder, skipping hidden files and folders (loads in progress)."""
+    """Every *.db below folder, shallowest first (a combined database before its ranks),
+    skipping hidden files and folders (loads in progress)."""
     found = []
-    for path in sorted(folder.rglob("*.db")):
+    for path in sorted(folder.rglob("*.db"), key=lambda p: (len(p.parts), p)):
         relative = path.relative_to(folder).parts
         if any(part.startswith(".") for part in relative) or not path.is_file():
             continue
