@@ -234,6 +234,20 @@ def test_multi_rank_folder_names_databases_after_their_folders(report_dir, tmp_p
     assert plan.mounts == {"report": out.resolve()}
 
 
+def test_database_files_and_several_folders(report_dir, tmp_path):
+    """A database file named directly brings its report folder; each folder gets a mount."""
+    plan = plan_serve([report_dir / "trace.db"])
+    assert [(d.name, d.report_url) for d in plan.databases] == [("trace", "/report/")]
+    other = tmp_path / "other"
+    shutil.copytree(report_dir, other)
+    plan = plan_serve([report_dir, other])
+    assert [(d.name, d.report_url) for d in plan.databases] == [
+        ("trace", "/report/"),
+        ("trace_2", "/report_2/"),
+    ]
+    assert plan.mounts == {"report": report_dir.resolve(), "report_2": other.resolve()}
+
+
 @pytest.mark.asyncio
 async def test_multi_rank_report_serves_every_rank_beside_its_database(corpus, tmp_path):
     """`tldb report DIR --all-ranks-html -o OUT`, then `tldb serve OUT`: OUT/ranks.db beside
