@@ -33,7 +33,6 @@ def create(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
-    conn.execute("PRAGMA temp_store = MEMORY")
     db = sqlite_utils.Database(conn)
     for name in SQL_FILES:
         db.executescript(sql_file(name))

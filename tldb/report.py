@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -53,6 +55,21 @@ def load_with_progress(logs: list[Path], target: Path) -> None:
     total = sum(p.stat().st_size for p in logs if p.is_file())
     with byte_progress(total, "loading") as progress:
         build_database(logs, target, progress)
+
+
+def load_apart(logs: list[Path], target: Path) -> None:
+    """load_with_progress in a forked child, when a report is to follow in this process.
+
+    The load's working memory (parser state, SQLite's page cache and index sorts) then goes
+    back to the system before rendering starts, so the peak of `tldb report LOG` is the larger
+    of the two phases, not their sum. Errors come back as the same exceptions.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        load_with_progress(logs, target)
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(load_with_progress, logs, target).result()
 
 
 def print_load_summary(db, log_id: int, verbose: bool) -> Stats:
@@ -145,7 +162,7 @@ def run_report(request: ReportRequest) -> ReportResult:
     db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
     prepare_output(out_dir, request.overwrite, keep=db_path if from_database else None)
     if not from_database:
-        load_with_progress([source], db_path)
+        load_apart([source], db_path)
     db = dbmod.open_readonly(db_path)
     try:
         log_id = _only_log(db)

@@ -6,12 +6,41 @@ modules contributed on top of the central numbered plan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tldb import jsonfmt
-from tldb.module_api import DEFAULT_MODE, IndexContribution, Module, ModuleContext, ModuleOutput
+from tldb.module_api import (
+    DEFAULT_MODE,
+    DirectoryEntry,
+    IndexContribution,
+    Module,
+    ModuleContext,
+    ModuleOutput,
+)
 
 
 def _label(key: str) -> str:
     return "(unknown)" if key == "unknown" else key
+
+
+def directory_json(directory: dict[str, list[DirectoryEntry]]) -> Iterator[str]:
+    """compile_directory.json (sorted keys, pretty), written one compile id at a time."""
+    first = True
+    for key in sorted(directory):
+        artifacts = [
+            {
+                "name": entry.name.rpartition("/")[2],
+                "number": entry.number,
+                "readable_url": entry.readable_url,
+                "suffix": entry.suffix,
+                "url": entry.url,
+            }
+            for entry in directory[key]
+        ]
+        body = jsonfmt.dumps_pretty({"artifacts": artifacts}).replace("\n", "\n  ")
+        yield ("{\n  " if first else ",\n  ") + jsonfmt.dumps_compact(key) + ": " + body
+        first = False
+    yield "{}" if first else "\n}"
 
 
 class CompileDirectory(Module):
@@ -22,27 +51,12 @@ class CompileDirectory(Module):
     late = True
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
-        data = {
-            key: {
-                "artifacts": [
-                    {
-                        "name": entry.name.rpartition("/")[2],
-                        "number": entry.number,
-                        "readable_url": entry.readable_url,
-                        "suffix": entry.suffix,
-                        "url": entry.url,
-                    }
-                    for entry in entries
-                ]
-            }
-            for key, entries in ctx.directory.items()
-        }
         page = ctx.render(
             "directory.html",
             directory=[(key, _label(key), entries) for key, entries in ctx.directory.items()],
         )
         return ModuleOutput(
-            files=[("compile_directory.json", jsonfmt.dumps_pretty(data))],
+            files=[("compile_directory.json", directory_json(ctx.directory))],
             index_html=[IndexContribution("directory", page)],
         )
 

@@ -44,6 +44,24 @@ TIME_FIELDS_S = (
     ("code_gen_time_s", "code generation"),
     ("dynamo_time_before_restart_s", "lost to restarts"),
 )
+#: The metrics fields this page reads; the rest (configs run to kilobytes a record) is dropped
+#: as rows are read, so memory does not grow with the number of compiles times their configs.
+USED_FIELDS = frozenset(
+    {
+        "duration_us",
+        "entire_frame_compile_time_s",
+        "elapsed_time",
+        "recompile_reason",
+        "restart_reasons",
+        "fail_type",
+        "fail_reason",
+        "fail_user_frame_filename",
+        "fail_user_frame_lineno",
+        "co_name",
+    }
+    | {name for name, _ in TIME_FIELDS_US}
+    | {name for name, _ in TIME_FIELDS_S}
+)
 _LOCATION = re.compile(r"^Graph break in user code at (.*)$")
 _FILE_LINE = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.*)$')
 
@@ -153,8 +171,7 @@ def metrics_rows(rows) -> Iterator[dict[str, Any]]:
             fields = {}
         if not isinstance(fields, dict):
             fields = {}
-        fields.pop("compile_id", None)  # the envelope's label is the one used here
-        merged = defaultdict(lambda: None, fields)
+        merged = defaultdict(lambda: None, {k: v for k, v in fields.items() if k in USED_FIELDS})
         merged.update(row)
         duration = merged["duration_us"]
         if duration is None and merged["entire_frame_compile_time_s"] is not None:
