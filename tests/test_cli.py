@@ -80,3 +80,24 @@ def test_database_from_another_schema_version_is_refused_clearly(corpus, tmp_pat
     assert result.returncode == 1
     assert "schema version 0" in result.stderr and "rebuild it" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_latest_reports_the_newest_file_of_a_folder(corpus, tmp_path):
+    """tlparse 0.4.3's --latest always fails; tldb's reports the most recently modified file."""
+    import os
+    import shutil
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    old = shutil.copy(corpus / "tlparse-tests" / "inputs" / "simple.log", folder / "a.log")
+    new = shutil.copy(corpus / "tlparse-tests" / "inputs" / "comp_metrics.log", folder / "b.log")
+    os.utime(old, (1_000_000, 1_000_000))
+    os.utime(new, (2_000_000, 2_000_000))
+    result = run_tldb("report", str(folder), "--latest", "-o", str(tmp_path / "o"), "--no-browser")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "raw.log").read_bytes() == (folder / "b.log").read_bytes()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = run_tldb("report", str(empty), "--latest", "-o", str(tmp_path / "o2"), "--no-browser")
+    assert none.returncode == 1
+    assert none.stderr.strip() == f"Error: No files found in directory {empty}"

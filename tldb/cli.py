@@ -136,48 +136,20 @@ def report(
 
     if all_ranks_html and latest:
         raise TldbError("--latest cannot be used with --all-ranks-html")
-    if all_ranks_html:
-        from tldb.multirank import run_multi_rank
-
-        run_multi_rank(
-            ReportRequest(
-                source=path,
-                out_dir=out_dir,
-                config=ReportConfig(
-                    plain_text=plain_text,
-                    custom_header_html=custom_header_html,
-                    export_mode=export_mode,
-                    inductor_provenance=inductor_provenance,
-                    verbose=verbose,
-                ),
-                overwrite=overwrite,
-                strict=strict,
-                strict_compile_id=strict_compile_id,
-                modules=[m.strip() for m in module_ids.split(",") if m.strip()]
-                if module_ids
-                else None,
-                module_paths=list(module_paths),
-                db_path=db_path,
-            )
-        )
-        if not no_browser and sys.stdout.isatty() and os.environ.get("DISPLAY"):
-            click.launch(str(out_dir / "index.html"))
-        return
     if latest:
         if not path.is_dir():
             raise InputError(f"Input path {path} is not a directory (required with --latest)")
         path = _latest_file(path)
-    config = ReportConfig(
-        plain_text=plain_text,
-        custom_header_html=custom_header_html,
-        export_mode=export_mode,
-        inductor_provenance=inductor_provenance,
-        verbose=verbose,
-    )
     request = ReportRequest(
         source=path,
         out_dir=out_dir,
-        config=config,
+        config=ReportConfig(
+            plain_text=plain_text,
+            custom_header_html=custom_header_html,
+            export_mode=export_mode,
+            inductor_provenance=inductor_provenance,
+            verbose=verbose,
+        ),
         overwrite=overwrite,
         strict=strict,
         strict_compile_id=strict_compile_id,
@@ -185,7 +157,12 @@ def report(
         module_paths=list(module_paths),
         db_path=db_path,
     )
-    run_report(request)
+    if all_ranks_html:
+        from tldb.multirank import run_multi_rank
+
+        run_multi_rank(request)
+    else:
+        run_report(request)
     index = out_dir / "index.html"
     if not no_browser and index.exists() and sys.stdout.isatty() and os.environ.get("DISPLAY"):
         click.launch(str(index))
