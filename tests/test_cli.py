@@ -101,3 +101,13 @@ def test_latest_reports_the_newest_file_of_a_folder(corpus, tmp_path):
     none = run_tldb("report", str(empty), "--latest", "-o", str(tmp_path / "o2"), "--no-browser")
     assert none.returncode == 1
     assert none.stderr.strip() == f"Error: No files found in directory {empty}"
+
+
+def test_verbose_prints_each_unknown_field(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "autotune_with_compile_id.log"
+    quiet = run_tldb("load", str(log), "--db", str(tmp_path / "q.db"))
+    loud = run_tldb("load", str(log), "--db", str(tmp_path / "v.db"), "-v")
+    assert quiet.returncode == loud.returncode == 0
+    assert "Unknown field compilation_metrics_runtime" not in quiet.stderr
+    occurrences = log.read_text().count('"compilation_metrics_runtime"')
+    assert loud.stderr.count("Unknown field compilation_metrics_runtime") == occurrences > 0
