@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from tldb.directory import build_manifest, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.loader import build_database
 from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
-from tldb.progress import byte_progress
+from tldb.progress import byte_progress, count_progress
 from tldb.registry import ModuleRegistry
 from tldb.resources import templates_dir
 from tldb.site import Site, prepare_output
@@ -116,10 +116,17 @@ def _index_page(ctx: ModuleContext, sections: Iterable[tuple[str, IndexContribut
 
 
 def render_report(
-    db, log_id: int, out_dir: Path, config: ReportConfig, registry: ModuleRegistry, modules
+    db,
+    log_id: int,
+    out_dir: Path,
+    config: ReportConfig,
+    registry: ModuleRegistry,
+    modules,
+    on_file: Callable[[int], None] | None = None,
 ) -> tuple[Site, dict[str, list]]:
     """Render one loaded log's report into out_dir (which must exist); return the site written
-    and the merged compile directory. Used for single-log reports and for each rank folder."""
+    and the merged compile directory. Used for single-log reports and for each rank folder.
+    `on_file(count)` is told the number of files written after each one (progress)."""
     site = Site(out_dir)
     ctx = ModuleContext(
         db=db,
@@ -130,7 +137,14 @@ def render_report(
         module_dir=Path(),
     )
     base = plan_directory(db, log_id, config.mode, config.plain_text)
-    directory, sections = registry.render_all(modules, ctx, site.write, base)
+    write = site.write
+    if on_file is not None:
+
+        def write(relpath: str, content) -> None:
+            site.write(relpath, content)
+            on_file(site.files)
+
+    directory, sections = registry.render_all(modules, ctx, write, base)
     if not config.export_mode:
         site.write("index.html", _index_page(ctx, sections))
     return site, directory
@@ -167,7 +181,14 @@ def run_report(request: ReportRequest) -> ReportResult:
     try:
         log_id = _only_log(db)
         stats = print_load_summary(db, log_id, request.config.verbose)
-        site, directory = render_report(db, log_id, out_dir, request.config, registry, modules)
+        expected = db.conn.execute(
+            "SELECT count(*) FROM outputs WHERE log_id = ? AND mode = ?",
+            [log_id, request.config.mode],
+        ).fetchone()[0]
+        with count_progress(expected, "writing") as on_file:
+            site, directory = render_report(
+                db, log_id, out_dir, request.config, registry, modules, on_file
+            )
     finally:
         db.conn.close()
     problems = strict_problems(stats, directory, request.strict, request.strict_compile_id)
