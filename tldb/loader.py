@@ -7,7 +7,6 @@ per distinct text. Nothing is dropped: lines tlparse rejects are rows too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,25 +17,16 @@ import sqlite_utils
 from tldb import db as dbmod
 from tldb.errors import InputError
 from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
-from tldb.reader import OK, Envelope, RawLine, Reader, open_log
+from tldb.rankfiles import rank_in_name
+from tldb.reader import INTERN, OK, Envelope, RawLine, Reader, open_log
 from tldb.stats import Stats
 
 BATCH = 5000
-_RANK_FILE = re.compile(r"^dedicated_log_torch_trace_rank_([0-9]+)(?:_[^/]*)?\.log$")
 #: Keys tlparse adds to each raw.jsonl line; an envelope that already has one is dropped there.
 RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
 _ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
 _OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
-
-
-def rank_from_filename(name: str) -> int | None:
-    """The rank in `dedicated_log_torch_trace_rank_N[_suffix].log`, as tlparse finds it."""
-    found = _RANK_FILE.match(name)
-    if not found:
-        return None
-    rank = int(found.group(1))
-    return rank if rank < 2**32 else None
 
 
 @dataclass
@@ -170,13 +160,12 @@ def load_log(
                     orjson.dumps(env.unknown).decode() if env.unknown else None,
                 ),
             )
-            if env.kind == "str" and env.meta is not None and env.status != "bad_json":
-                entry = env.meta.get("str")
-                if env.status == "intern":
-                    batches.add(
-                        "INSERT OR REPLACE INTO strings VALUES (?,?,?,?)",
-                        (log_id, entry[1], entry[0], env.line),
-                    )
+            if env.status == INTERN:
+                entry = env.meta["str"]
+                batches.add(
+                    "INSERT OR REPLACE INTO strings VALUES (?,?,?,?)",
+                    (log_id, entry[1], entry[0], env.line),
+                )
             outputs = list(planner.plan(env)) if env.status == OK else []
             for out in outputs:
                 batches.add(
@@ -214,7 +203,7 @@ def load_log(
             reader.shape.lines,
             reader.shape.eol,
             int(reader.shape.final_newline),
-            rank_from_filename(path.name),
+            rank_in_name(path.name),
             reader.expected_rank,
             envelopes,
             orjson.dumps(stats.as_dict()).decode(),

@@ -9,7 +9,6 @@ and `export` (`--export`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import orjson
 from tldb.envelope import CompileId
 from tldb.paths import file_stem, safe_component, safe_relpath, with_number
 from tldb.reader import OK, Envelope
+from tldb.stacks import eval_with_key_id
 from tldb.stats import Stats
 
 DEFAULT = "default"
@@ -52,7 +52,6 @@ _DEFAULT_KEYS = frozenset(SENTINELS) | {
 }
 _EXPORT_KEYS = frozenset({"exported_program", "guard_added", "propagate_real_tensors_provenance"})
 READABLE_PREFIX = "inductor_provenance_tracking_kernel_stack_traces"
-_EVAL_WITH_KEY = re.compile(r"<eval_with_key>\.([0-9]+)")
 
 # Output kinds (as tlparse distinguishes them; they decide raw.jsonl and payloads/).
 PAYLOAD = "payload"  # file content is the raw payload
@@ -208,8 +207,8 @@ class Planner:
             yield from self._artifact(env, meta["artifact"], payload, key, d)
         if present("dump_file"):
             name = meta["dump_file"]["name"]
-            found = _EVAL_WITH_KEY.search(name)
-            target = f"eval_with_key_{found.group(1)}" if found else safe_relpath(name)
+            fx = eval_with_key_id(name)
+            target = f"eval_with_key_{fx}" if fx is not None else safe_relpath(name)
             yield entry(DEFAULT, env, GLOBAL, "dump_file", f"dump_file/{target}.html", key, d)
         if present("compilation_metrics"):
             path = f"{d}/compilation_metrics.html"

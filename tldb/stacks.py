@@ -70,14 +70,20 @@ def filename_of(frame: Frame, strings: dict[int, str]) -> str:
     return strings.get(frame.filename, "(unknown)")
 
 
+def eval_with_key_id(filename: str) -> int | None:
+    """The K of an FX-generated `<eval_with_key>.K` file name (its dump_file page number)."""
+    found = _EVAL_WITH_KEY.search(filename)
+    return int(found.group(1)) if found else None
+
+
 def frame_html(frame: Frame, strings: dict[int, str]) -> str:
     """`file:line in name` plus the source line; FX-generated files link to their dump page."""
     filename = filename_of(frame, strings)
     shown = encode_text(simplify_filename(filename))
-    fx = _EVAL_WITH_KEY.search(filename)
+    fx = eval_with_key_id(filename)
     if fx is not None:
         return (
-            f"<a href='dump_file/eval_with_key_{int(fx.group(1))}.html#L{frame.line}'>"
+            f"<a href='dump_file/eval_with_key_{fx}.html#L{frame.line}'>"
             f"{shown}:{frame.line}</a> in {encode_text(frame.name)}"
         )
     return (

@@ -13,6 +13,7 @@ import orjson
 
 from tldb import jsonfmt
 from tldb.highlight import highlight_page
+from tldb.loader import RAW_JSONL_KEYS
 from tldb.module_api import (
     DEFAULT_MODE,
     EXPORT_MODE,
@@ -24,8 +25,6 @@ from tldb.module_api import (
 )
 from tldb.paths import safe_component
 from tldb.reader import GLOG
-
-RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
 
 def pretty_json_or_raw(payload: str) -> str:
