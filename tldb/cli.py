@@ -109,6 +109,13 @@ def _latest_file(folder: Path) -> Path:
     default=None,
     help="Where to write the database (default: OUT/trace.db).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes working at once (rendering; loading ranks). [default: one per core]",
+)
 def report(
     path: Path,
     out_dir: Path,
@@ -126,6 +133,7 @@ def report(
     module_ids: str | None,
     module_paths: tuple[Path, ...],
     db_path: Path | None,
+    jobs: int | None,
 ) -> None:
     """Write the tlparse-compatible report of PATH (a log, or a tldb database) to OUT.
 
@@ -157,6 +165,8 @@ def report(
         module_paths=list(module_paths),
         db_path=db_path,
     )
+    if jobs is not None:
+        request.jobs = jobs
     if all_ranks_html:
         from tldb.multirank import run_multi_rank
 

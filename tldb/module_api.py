@@ -194,6 +194,9 @@ class Module:
     modes: ClassVar[frozenset[str]] = frozenset({DEFAULT_MODE})
     #: Late modules run after the others and see their merged directory entries.
     late: ClassVar[bool] = False
+    #: Rough relative render time on a big log. When modules render in parallel the costly
+    #: ones start first, so that no worker is left with a long module at the end.
+    cost: ClassVar[int] = 1
     #: Set by the registry: the folder the module was found in.
     folder: Path = Path()
 

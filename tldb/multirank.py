@@ -19,7 +19,6 @@ analyses run on the combined database, where each rank has only its own strings.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -49,13 +48,6 @@ COMBINED_DB = "ranks.db"
 class MultiRankResult:
     ranks: list[int]
     combined_db: Path
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def run_tasks(function: Callable, tasks: list[tuple], workers: int) -> list:
@@ -144,7 +136,7 @@ def render_landing(
             log_id=0,
             module_dir=Path(),
         )
-        registry.render_all(modules, ctx, site.write, {})
+        registry.render_all(modules, ctx, site, {})
     finally:
         db.conn.close()
     return site
@@ -172,7 +164,7 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
             f"No dedicated_log_torch_trace_rank_N files; ranks read from envelopes: {names}",
             file=sys.stderr,
         )
-    workers = workers or default_workers()
+    workers = workers or request.jobs
     dbs = load_ranks(folder, out_dir, workers)
     problems: list[str] = []
     stats_by_rank = {}

@@ -26,6 +26,11 @@ def safe_component(name: str) -> str:
     return cleaned
 
 
+def saved_payload_path(has_payload: str) -> str:
+    """Where tlparse saves a payload no parser wrote as a file: payloads/{md5}.txt."""
+    return f"payloads/{safe_component(has_payload)}.txt"
+
+
 def safe_relpath(path: str) -> str:
     """A relative path: `/` splits components; empty, `.` and `..` parts are dropped."""
     parts = [p for p in path.split("/") if p not in ("", ".", "..")]

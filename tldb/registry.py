@@ -11,14 +11,24 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import sqlite_utils
+
 from tldb.errors import TldbError
-from tldb.module_api import DirectoryEntry, Module, ModuleContext, ModuleOutput
+from tldb.module_api import (
+    DirectoryEntry,
+    IndexContribution,
+    Module,
+    ModuleContext,
+    ModuleOutput,
+)
+from tldb.parallel import SharedCounter, heaviest_first, run_tasks_forked
 from tldb.resources import modules_dir
+from tldb.site import Site
 
 ENTRY_POINT_GROUP = "tldb.modules"
 
@@ -98,25 +108,98 @@ class ModuleRegistry:
         self,
         modules: list[Module],
         ctx: ModuleContext,
-        write,
+        site: Site,
         base_directory: dict[str, list[DirectoryEntry]],
+        jobs: int = 1,
+        reopen: Callable[[], sqlite_utils.Database] | None = None,
+        on_file: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, list[DirectoryEntry]], list]:
-        """Run modules in order, writing their files; return the merged directory and sections.
+        """Run modules, writing their files into site; return the merged directory and sections.
 
-        `write(relpath, content)` is called for every file as modules produce it. Directory
-        entries contributed by modules are merged into the central plan's, kept in number order.
+        Modules that are not late only see the central plan's directory, so they are
+        independent of one another: with jobs > 1 (and `reopen`, which opens another
+        connection to the same database) they run in forked workers, heaviest first. Late
+        modules then run here, in order, over the directory merged from everyone's entries.
+        Sections and entries are merged in module order whatever the scheduling.
+        `on_file(count)` hears the number of files written so far, by all workers.
         """
+        early = [m for m in modules if not m.late]
+        late = [m for m in modules if m.late]
+        order = heaviest_first([m.cost for m in early])
+        written = SharedCounter()
+
+        def start(in_child: bool) -> Callable[[int], _Rendered]:
+            context = replace(ctx, db=reopen()) if in_child and reopen is not None else ctx
+            notify = None if in_child else on_file
+            files, size = site.files, site.bytes
+
+            def run(position: int) -> _Rendered:
+                module = early[order[position]]
+                output = _render_module(module, context, base_directory, site, written, notify)
+                if not in_child:
+                    return _Rendered(output.directory_entries, output.index_html, 0, 0)
+                return _Rendered(
+                    output.directory_entries,
+                    output.index_html,
+                    site.files - files,
+                    site.bytes - size,
+                )
+
+            return run
+
+        workers = jobs if reopen is not None else 1
+        progress = (lambda: on_file(written.value)) if on_file is not None else None
+        rendered = run_tasks_forked(len(early), start, workers, progress)
+        by_module = {order[position]: result for position, result in enumerate(rendered)}
         directory = {key: list(entries) for key, entries in base_directory.items()}
         sections = []
-        for module in modules:
-            output: ModuleOutput = module.render(
-                replace(ctx, module_dir=module.folder, directory=directory)
-            )
-            for relpath, content in output.files:
-                write(relpath, content)
-            for key, entries in output.directory_entries.items():
-                merged = directory.setdefault(key, [])
-                merged.extend(entries)
-                merged.sort(key=lambda e: e.number)
+        for position in range(len(early)):
+            result = by_module[position]
+            site.files += result.files
+            site.bytes += result.bytes
+            _merge(directory, result.directory_entries)
+            sections.extend((early[position].id, c) for c in result.index_html)
+        for module in late:
+            output = _render_module(module, ctx, directory, site, written, on_file)
+            _merge(directory, output.directory_entries)
             sections.extend((module.id, c) for c in output.index_html)
         return directory, sections
+
+
+@dataclass
+class _Rendered:
+    """What a module's run sends back from a worker (its files are already written)."""
+
+    directory_entries: dict[str, list[DirectoryEntry]]
+    index_html: list[IndexContribution]
+    files: int
+    bytes: int
+
+
+def _render_module(
+    module: Module,
+    ctx: ModuleContext,
+    directory: dict[str, list[DirectoryEntry]],
+    site: Site,
+    written: SharedCounter,
+    notify: Callable[[int], None] | None,
+) -> ModuleOutput:
+    """Render one module and write its files (consuming `output.files`); count each file."""
+    output: ModuleOutput = module.render(
+        replace(ctx, module_dir=module.folder, directory=directory)
+    )
+    for relpath, content in output.files:
+        site.write(relpath, content)
+        total = written.add()
+        if notify is not None:
+            notify(total)
+    return output
+
+
+def _merge(
+    directory: dict[str, list[DirectoryEntry]], entries: dict[str, list[DirectoryEntry]]
+) -> None:
+    for key, added in entries.items():
+        merged = directory.setdefault(key, [])
+        merged.extend(added)
+        merged.sort(key=lambda e: e.number)

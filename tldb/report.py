@@ -16,6 +16,7 @@ from tldb.directory import build_manifest, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.loader import build_database
 from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
+from tldb.parallel import cpu_count
 from tldb.progress import byte_progress, count_progress
 from tldb.registry import ModuleRegistry
 from tldb.resources import templates_dir
@@ -36,6 +37,8 @@ class ReportRequest:
     modules: list[str] | None = None
     module_paths: list[Path] = field(default_factory=list)
     db_path: Path | None = None
+    #: Processes rendering at once (and loading, for several ranks); default: one per core.
+    jobs: int = field(default_factory=cpu_count)
 
 
 @dataclass
@@ -123,10 +126,13 @@ def render_report(
     registry: ModuleRegistry,
     modules,
     on_file: Callable[[int], None] | None = None,
+    jobs: int = 1,
+    reopen: Callable[[], object] | None = None,
 ) -> tuple[Site, dict[str, list]]:
     """Render one loaded log's report into out_dir (which must exist); return the site written
     and the merged compile directory. Used for single-log reports and for each rank folder.
-    `on_file(count)` is told the number of files written after each one (progress)."""
+    `on_file(count)` is told the number of files written so far (progress). With jobs > 1
+    and `reopen` (a new connection to the same database), modules render in parallel."""
     site = Site(out_dir)
     ctx = ModuleContext(
         db=db,
@@ -137,14 +143,7 @@ def render_report(
         module_dir=Path(),
     )
     base = plan_directory(db, log_id, config.mode, config.plain_text)
-    write = site.write
-    if on_file is not None:
-
-        def write(relpath: str, content) -> None:
-            site.write(relpath, content)
-            on_file(site.files)
-
-    directory, sections = registry.render_all(modules, ctx, write, base)
+    directory, sections = registry.render_all(modules, ctx, site, base, jobs, reopen, on_file)
     if not config.export_mode:
         site.write("index.html", _index_page(ctx, sections))
     return site, directory
@@ -187,7 +186,15 @@ def run_report(request: ReportRequest) -> ReportResult:
         ).fetchone()[0]
         with count_progress(expected, "writing") as on_file:
             site, directory = render_report(
-                db, log_id, out_dir, request.config, registry, modules, on_file
+                db,
+                log_id,
+                out_dir,
+                request.config,
+                registry,
+                modules,
+                on_file,
+                jobs=request.jobs,
+                reopen=lambda: dbmod.open_readonly(db_path),
             )
     finally:
         db.conn.close()

@@ -23,6 +23,7 @@ class ChromiumTrace(Module):
     name = "Chromium trace events"
     subscriptions = ("envelopes", "payloads")
     modes = frozenset({DEFAULT_MODE})
+    cost = 4
 
     def _events(self, ctx: ModuleContext) -> Iterator[object]:
         for row in ctx.query("events"):

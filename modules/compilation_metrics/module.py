@@ -193,6 +193,7 @@ class CompilationMetrics(Module):
     name = "Compilation metrics"
     subscriptions = ("outputs", "envelopes", "records", "strings")
     modes = frozenset({DEFAULT_MODE})
+    cost = 4
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         failures = failure_rows(ctx)

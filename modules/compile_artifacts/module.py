@@ -1,4 +1,4 @@
-"""The files taken from payloads: graphs, artifacts, output code, dump files, raw.jsonl, raw.log.
+"""The files taken from payloads: graphs, artifacts, output code, dump files, saved payloads.
 
 Everything here is one row of the central output plan (or one envelope) turned into one file;
 the numbered names come from the plan, never from a counter of this module.
@@ -6,14 +6,12 @@ the numbered names come from the plan, never from a counter of this module.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 
 import orjson
 
 from tldb import jsonfmt
 from tldb.highlight import highlight_page
-from tldb.loader import RAW_JSONL_KEYS
 from tldb.module_api import (
     DEFAULT_MODE,
     EXPORT_MODE,
@@ -23,8 +21,7 @@ from tldb.module_api import (
     encode_text,
     lines_of,
 )
-from tldb.paths import safe_component
-from tldb.reader import GLOG
+from tldb.paths import saved_payload_path
 
 
 def pretty_json_or_raw(payload: str) -> str:
@@ -48,15 +45,12 @@ def readable_traces(payload: str) -> str:
     return "".join(parts)
 
 
-def saved_payload_path(has_payload: str) -> str:
-    return f"payloads/{safe_component(has_payload)}.txt"
-
-
 class CompileArtifacts(Module):
     id = "compile_artifacts"
     name = "Compile artifacts"
     subscriptions = ("outputs", "envelopes", "payloads", "strings", "logs")
     modes = frozenset({DEFAULT_MODE, EXPORT_MODE})
+    cost = 5
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         return ModuleOutput(files=self._files(ctx))
@@ -83,40 +77,6 @@ class CompileArtifacts(Module):
         plain = int(config.plain_text)
         for row in ctx.query("saved_payloads", mode=mode, plain=plain):
             yield saved_payload_path(row["has_payload"]), row["payload"]
-        if mode == DEFAULT_MODE:
-            yield "raw.log", ctx.raw_log()
-            yield "raw.jsonl", self._raw_jsonl(ctx, plain)
-
-    def _raw_jsonl(self, ctx: ModuleContext, plain: int) -> Iterator[str]:
-        """tlparse's raw.jsonl: the string table, then each envelope with its glog fields."""
-        table: list[str | None] = []
-        for row in ctx.query("strings"):
-            table.extend([None] * (row["idx"] + 1 - len(table)))
-            table[row["idx"]] = row["value"]
-        yield jsonfmt.dumps_compact({"string_table": table or [None]}) + "\n"
-        year = datetime.datetime.now(datetime.UTC).year
-        for row in ctx.query("raw_jsonl", plain=plain):
-            meta = jsonfmt.loads_like_serde(row["metadata"])
-            if any(key in meta for key in RAW_JSONL_KEYS):
-                continue
-            match = GLOG.search(row["header"] + "x")
-            assert match is not None
-            g = match.group
-            meta["timestamp"] = (
-                f"{year}-{g('month')}-{g('day')}T{g('hour')}:{g('minute')}:{g('second')}."
-                f"{g('micro')}Z"
-            )
-            meta["thread"] = int(g("thread"))
-            meta["pathname"] = g("pathname")
-            meta["lineno"] = int(g("lineno"))
-            filename = row["payload_file"]
-            if filename is None and row["status"] == "ok" and (row["payload_size"] or 0) > 0:
-                filename = saved_payload_path(row["has_payload"])
-            if filename is not None:
-                if "payload_filename" in meta:
-                    continue
-                meta["payload_filename"] = filename
-            yield jsonfmt.dumps_compact(meta) + "\n"
 
 
 MODULE = CompileArtifacts()

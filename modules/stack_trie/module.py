@@ -36,6 +36,7 @@ class StackTries(Module):
     name = "Stack trie"
     subscriptions = ("records", "strings")
     modes = frozenset({DEFAULT_MODE})
+    cost = 2
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         strings = load_strings(ctx.db, ctx.log_id)

@@ -193,6 +193,7 @@ class Triage(Module):
         "envelopes",
     )
     modes = frozenset({DEFAULT_MODE})
+    cost = 3
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         data = self.build(ctx)

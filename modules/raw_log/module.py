@@ -1,0 +1,65 @@
+"""raw.log and raw.jsonl: the log itself, and every envelope as one JSON line.
+
+raw.log is a copy of the loaded file (rebuilt byte for byte from the database when the file
+has gone or changed). raw.jsonl is tlparse's: the string table first, then each envelope's JSON
+with its glog fields added and the name of the file holding its payload.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+
+from tldb import jsonfmt
+from tldb.loader import RAW_JSONL_KEYS
+from tldb.module_api import DEFAULT_MODE, Module, ModuleContext, ModuleOutput
+from tldb.paths import saved_payload_path
+from tldb.reader import GLOG
+
+
+class RawLog(Module):
+    id = "raw_log"
+    name = "Raw log and JSONL"
+    subscriptions = ("envelopes", "payloads", "outputs", "strings", "logs")
+    modes = frozenset({DEFAULT_MODE})
+    cost = 3
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:
+        plain = int(ctx.config.plain_text)
+        return ModuleOutput(
+            files=[("raw.log", ctx.raw_log()), ("raw.jsonl", self._raw_jsonl(ctx, plain))]
+        )
+
+    def _raw_jsonl(self, ctx: ModuleContext, plain: int) -> Iterator[str]:
+        """tlparse's raw.jsonl: the string table, then each envelope with its glog fields."""
+        table: list[str | None] = []
+        for row in ctx.query("strings"):
+            table.extend([None] * (row["idx"] + 1 - len(table)))
+            table[row["idx"]] = row["value"]
+        yield jsonfmt.dumps_compact({"string_table": table or [None]}) + "\n"
+        year = datetime.datetime.now(datetime.UTC).year
+        for row in ctx.query("raw_jsonl", plain=plain):
+            meta = jsonfmt.loads_like_serde(row["metadata"])
+            if any(key in meta for key in RAW_JSONL_KEYS):
+                continue
+            match = GLOG.search(row["header"] + "x")
+            assert match is not None
+            g = match.group
+            meta["timestamp"] = (
+                f"{year}-{g('month')}-{g('day')}T{g('hour')}:{g('minute')}:{g('second')}."
+                f"{g('micro')}Z"
+            )
+            meta["thread"] = int(g("thread"))
+            meta["pathname"] = g("pathname")
+            meta["lineno"] = int(g("lineno"))
+            filename = row["payload_file"]
+            if filename is None and row["status"] == "ok" and (row["payload_size"] or 0) > 0:
+                filename = saved_payload_path(row["has_payload"])
+            if filename is not None:
+                if "payload_filename" in meta:
+                    continue
+                meta["payload_filename"] = filename
+            yield jsonfmt.dumps_compact(meta) + "\n"
+
+
+MODULE = RawLog()

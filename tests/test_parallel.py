@@ -1,0 +1,102 @@
+"""Parallel rendering: the same report whatever the number of jobs; worker failures surface."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_tldb
+
+from tldb.errors import TldbError
+from tldb.parallel import run_tasks_forked
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "trace.db"
+    }
+
+
+@pytest.mark.parametrize("case", ["comp_metrics.log", "chromium_events.log"])
+def test_jobs_do_not_change_the_report(corpus, tmp_path, case):
+    log = corpus / "tlparse-tests" / "inputs" / case
+    one, three = tmp_path / "one", tmp_path / "three"
+    for out, jobs in ((one, "1"), (three, "3")):
+        result = run_tldb("report", str(log), "-o", str(out), "--no-browser", "-j", jobs)
+        assert result.returncode == 0, result.stderr
+    first, second = _tree(one), _tree(three)
+    assert len(first) > 10
+    assert first == second
+
+
+def _slow_then_fast(in_child: bool):
+    def run(index: int) -> tuple[int, int]:
+        if index == 0:
+            time.sleep(0.3)  # the first task is the long one: others go to the other worker
+        return index * index, os.getpid()
+
+    return run
+
+
+def test_results_come_back_in_task_order_from_several_processes():
+    results = run_tasks_forked(6, _slow_then_fast, jobs=2)
+    assert [value for value, _ in results] == [0, 1, 4, 9, 16, 25]
+    assert len({pid for _, pid in results}) == 2  # the work really was shared
+
+
+def _fails_in_child(in_child: bool):
+    def run(index: int) -> int:
+        if in_child:
+            raise TldbError(f"task {index} failed in a worker")
+        time.sleep(0.2)
+        return index
+
+    return run
+
+
+def test_a_worker_error_is_raised_in_the_caller():
+    with pytest.raises(TldbError, match="failed in a worker"):
+        run_tasks_forked(4, _fails_in_child, jobs=2)
+
+
+BROKEN_MODULE = textwrap.dedent(
+    """
+    from tldb.module_api import Module
+
+    class Broken(Module):
+        id = "broken"
+        name = "Broken"
+        cost = 9  # starts first, in whichever process takes it
+
+        def render(self, ctx):
+            raise RuntimeError("broken module: " + str(ctx.db.conn.execute("SELECT 42").fetchone()[0]))
+
+    MODULE = Broken()
+    """
+)
+
+
+def test_a_failing_module_in_a_worker_fails_the_report(corpus, tmp_path):
+    folder = tmp_path / "extra" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "module.py").write_text(BROKEN_MODULE)
+    log = corpus / "tlparse-tests" / "inputs" / "simple.log"
+    result = run_tldb(
+        "report",
+        str(log),
+        "-o",
+        str(tmp_path / "out"),
+        "--no-browser",
+        "-j",
+        "2",
+        "--module-path",
+        str(tmp_path / "extra"),
+    )
+    assert result.returncode != 0
+    # The module could query the database and its error reached the command's output.
+    assert "broken module: 42" in result.stderr
