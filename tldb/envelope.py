@@ -317,6 +317,11 @@ def kind_of(meta: dict[str, Any]) -> str | None:
     return None
 
 
+#: Compile ids seen, by their parts (all ints or None), bounded for hostile logs.
+_INTERNED: dict[tuple[int | None, ...], CompileId] = {}
+_INTERNED_MAX = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class CompileId:
     """A compile id as tlparse reads it: four optional parts."""
@@ -328,14 +333,26 @@ class CompileId:
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> CompileId | None:
-        """Parts from the envelope; None when a part has the wrong type (tlparse: unknown)."""
-        parts = []
-        for key in COMPILE_ID_KEYS:
-            value = meta.get(key)
-            if value is not None and not u32(value):
-                return None
-            parts.append(value)
-        return cls(*parts)
+        """Parts from the envelope; None when a part has the wrong type (tlparse: unknown).
+
+        Equal compile ids come back as one shared instance (logs repeat a few ids thousands
+        of times), which also makes the caches keyed by compile id cheap.
+        """
+        parts = (
+            meta.get("compiled_autograd_id"),
+            meta.get("frame_id"),
+            meta.get("frame_compile_id"),
+            meta.get("attempt"),
+        )
+        for value in parts:
+            if value is not None and (type(value) is not int or not 0 <= value <= U32_MAX):
+                return None  # bool, float, negative, too big: tlparse's u32 rejects it
+        found = _INTERNED.get(parts)
+        if found is None:
+            if len(_INTERNED) >= _INTERNED_MAX:
+                _INTERNED.clear()
+            found = _INTERNED[parts] = cls(*parts)
+        return found
 
     def normalized(self) -> CompileId:
         """The compile directory groups `[x/y]` without attempt under attempt 0."""

@@ -16,9 +16,10 @@ import sqlite_utils
 
 from tldb import db as dbmod
 from tldb.errors import InputError
+from tldb.pipeline import open_reader
 from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
 from tldb.rankfiles import rank_in_name
-from tldb.reader import INTERN, OK, Envelope, RawLine, Reader, open_log
+from tldb.reader import INTERN, OK, Envelope, RawLine
 from tldb.stats import Stats
 
 BATCH = 5000
@@ -86,25 +87,27 @@ def load_log(
     db: sqlite_utils.Database,
     path: Path,
     progress: Callable[[int], None] | None = None,
+    pipelined: bool = True,
 ) -> LoadResult:
-    """Load one log into an open database (inside the caller's transaction)."""
+    """Load one log into an open database (inside the caller's transaction). `pipelined`
+    allows reading a big log in a second process (tldb/pipeline.py)."""
     conn = db.conn
     try:
-        stream = open_log(path)
         stat = path.stat()
+        reader, close = open_reader(path, progress, pipelined)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     log_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM logs").fetchone())[0]
     next_envelope = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM envelopes").fetchone())[0]
     next_payload = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM payloads").fetchone())[0]
     payload_ids: dict[str, int] = dict(conn.execute("SELECT md5, id FROM payloads").fetchall())
-    reader = Reader(stream, progress)
     planner = Planner(reader.stats)
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
-    with stream:
-        for record in reader:
+    records = iter(reader)
+    try:
+        for record in records:
             if isinstance(record, RawLine):
                 batches.add(
                     "INSERT OR REPLACE INTO lines VALUES (?,?,?,?,?)",
@@ -190,6 +193,9 @@ def load_log(
             raw_jsonl_line = env.meta is not None and env.status in (OK, "other_rank", "bad_type")
             if raw_jsonl_line and env.kind != "chromium_event" and _key_conflict(env, outputs):
                 reader.stats.fail_key_conflict += 1
+    finally:
+        records.close()  # stops a reader process if the load failed half-way
+        close()
     batches.flush()
     stats = reader.stats
     conn.execute(
@@ -216,8 +222,10 @@ def build_database(
     paths: list[Path],
     target: Path,
     progress: Callable[[int], None] | None = None,
+    pipelined: bool = True,
 ) -> list[LoadResult]:
-    """Load logs into a new database at target, atomically (all or nothing)."""
+    """Load logs into a new database at target, atomically (all or nothing). Callers that
+    already keep every core busy (several loads at once) pass pipelined=False."""
     for path in paths:
         if not path.is_file():
             raise InputError(f"{path} is not a file")
@@ -225,7 +233,7 @@ def build_database(
     with dbmod.building(target) as db:
         db.conn.execute("BEGIN")
         for path in paths:
-            results.append(load_log(db, path, progress))
+            results.append(load_log(db, path, progress, pipelined))
         db.conn.execute("COMMIT")
         _index(db)
     return results

@@ -30,6 +30,7 @@ from tldb.combine import combine
 from tldb.errors import StrictError
 from tldb.loader import build_database
 from tldb.module_api import MULTI_RANK_MODE, Manifest, ModuleContext, ReportConfig
+from tldb.parallel import heaviest_first
 from tldb.rankfiles import RankFolder, discover
 from tldb.registry import ModuleRegistry
 from tldb.report import (
@@ -50,24 +51,38 @@ class MultiRankResult:
     combined_db: Path
 
 
-def run_tasks(function: Callable, tasks: list[tuple], workers: int) -> list:
-    """Results of function(*task) for each task, in task order, on up to `workers` processes."""
+def run_tasks(
+    function: Callable, tasks: list[tuple], workers: int, costs: list[int] | None = None
+) -> list:
+    """Results of function(*task) for each task, in task order, on up to `workers` processes.
+
+    Tasks start in order of falling `costs` (file sizes), so the big ones do not end up last
+    on one worker while the other has nothing left to do."""
     workers = min(workers, len(tasks))
     if workers <= 1:
         return [function(*task) for task in tasks]
+    order = heaviest_first(costs) if costs is not None else list(range(len(tasks)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(function, *task) for task in tasks]
-        return [f.result() for f in futures]
+        futures = {i: pool.submit(function, *tasks[i]) for i in order}
+        return [futures[i].result() for i in range(len(tasks))]
 
 
-def load_rank(log: Path, target: Path) -> None:
-    build_database([log], target)
+def load_rank(log: Path, target: Path, pipelined: bool) -> None:
+    build_database([log], target, pipelined=pipelined)
 
 
-def load_ranks(folder: RankFolder, out_dir: Path, workers: int) -> dict[int, Path]:
-    """Load every rank log into OUT/rank_N/trace.db; the rank's database path, by rank."""
+def load_ranks(
+    folder: RankFolder, out_dir: Path, workers: int, pipelined: bool | None = None
+) -> dict[int, Path]:
+    """Load every rank log into OUT/rank_N/trace.db; the rank's database path, by rank.
+
+    By default a load reads in a second process (tldb/pipeline.py) only when the loads run
+    one at a time: with several at once every core is already busy."""
     targets = {log.rank: out_dir / f"rank_{log.rank}" / DB_NAME for log in folder.logs}
-    run_tasks(load_rank, [(log.path, targets[log.rank]) for log in folder.logs], workers)
+    if pipelined is None:
+        pipelined = workers == 1 or len(folder.logs) == 1
+    tasks = [(log.path, targets[log.rank], pipelined) for log in folder.logs]
+    run_tasks(load_rank, tasks, workers, [log.path.stat().st_size for log in folder.logs])
     return targets
 
 
@@ -188,7 +203,9 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
         )
         for log in folder.logs
     ]
-    rendered = run_tasks(render_rank, tasks, workers)
+    rendered = run_tasks(
+        render_rank, tasks, workers, [dbs[log.rank].stat().st_size for log in folder.logs]
+    )
     for log, (_, _, unknown) in zip(folder.logs, rendered, strict=True):
         directory = {"unknown": []} if unknown else {}
         problems += strict_problems(

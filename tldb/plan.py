@@ -9,7 +9,7 @@ and `export` (`--export`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,14 +91,32 @@ def cache_suffix(path: str) -> str:
     return ""
 
 
+#: Labels and folders of compile ids already seen (every envelope asks for both).
+_KEYS: dict[CompileId, str] = {}
+_DIRS: dict[CompileId, str] = {}
+
+
+def _memo(cache: dict[CompileId, str], cid: CompileId, make: Callable[[CompileId], str]) -> str:
+    value = cache.get(cid)
+    if value is None:
+        if len(cache) > 100_000:  # bounded for hostile logs
+            cache.clear()
+        value = cache[cid] = make(cid)
+    return value
+
+
+def _label(cid: CompileId) -> str:
+    return cid.normalized().display()
+
+
 def compile_key(cid: CompileId | None) -> str:
     """The compile directory key: normalized display form, or `unknown`."""
-    return cid.normalized().display() if cid is not None else "unknown"
+    return "unknown" if cid is None else _memo(_KEYS, cid, _label)
 
 
 def compile_dir(cid: CompileId | None, line: int) -> str:
     """Folder of a compile id's files: the raw (not normalized) directory form."""
-    return cid.directory() if cid is not None else f"unknown_{line}"
+    return f"unknown_{line}" if cid is None else _memo(_DIRS, cid, CompileId.directory)
 
 
 def _valid_guards(payload: str) -> bool:

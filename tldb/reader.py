@@ -30,8 +30,9 @@ GLOG = re.compile(
 )
 
 CHUNK = 8 << 20  # bytes read at a time
-#: TAB-indented payload lines and blank lines (tlparse skips blank lines even inside payloads).
-_PAYLOAD_BLOCK = re.compile(rb"(?:\t[^\n]*\n|\r?\n)*")
+#: A line ending after which the next line is neither a TAB (payload) line nor a blank line:
+#: where a payload block ends (tlparse skips blank lines even inside payloads).
+_BLOCK_END = re.compile(rb"\n(?![\t\n]|\r\n)")
 
 # Envelope statuses: what tlparse did with the line.
 OK = "ok"  # accepted and processed
@@ -64,6 +65,8 @@ class Envelope:
     payload_md5: str | None = None
     payload_bytes: bytes | None = None  # exact payload bytes, kept only when not valid UTF-8
     unknown: list[str] = field(default_factory=list)
+    #: A plain payload block not read yet (deferred reading): file offset, length, CRLF endings.
+    payload_span: tuple[int, int, bool] | None = None
 
 
 @dataclass(slots=True)
@@ -99,11 +102,12 @@ def _int_or_text(digits: str) -> int | str:
     return value if value < 2**63 else digits
 
 
-def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
-    start = match.start("payload")
-    metadata = text[start:]
-    g = match.group
-    header = text[:start]
+def parse_metadata(metadata: str) -> tuple[dict[str, Any] | None, bool]:
+    """The envelope's JSON object (None if it is not one) and whether it is strict JSON.
+
+    Python's json also writes NaN, Infinity and huge integers; such lines are still read (to
+    keep their fields in the database) but tlparse rejects them.
+    """
     meta: Any
     try:
         meta = orjson.loads(metadata)
@@ -114,14 +118,19 @@ def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
             meta = jsonfmt.loads_lenient(metadata)
         except ValueError:
             meta = None
-    if not isinstance(meta, dict):
-        meta_dict = None
+    return (meta if isinstance(meta, dict) else None), strict_ok
+
+
+def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
+    start = match.start("payload")
+    metadata = text[start:]
+    g = match.group
+    header = text[:start]
+    meta_dict, strict_ok = parse_metadata(metadata)
+    if meta_dict is None or not strict_ok:
         status = BAD_JSON
     else:
-        meta_dict = meta
-        status = OK if strict_ok and tlparse_accepts(meta) else BAD_TYPE
-        if not strict_ok:
-            status = BAD_JSON
+        status = OK if tlparse_accepts(meta_dict) else BAD_TYPE
     rank = meta_dict.get("rank") if meta_dict else None
     return Envelope(
         line=line,
@@ -134,19 +143,88 @@ def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
         metadata=metadata,
         meta=meta_dict,
         status=status,
-        kind=kind_of(meta_dict) if meta_dict else None,
-        compile_id=CompileId.from_meta(meta_dict) if meta_dict else None,
+        kind=None,  # kind, compile id and unknown keys: see Completion
+        compile_id=None,
         rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
     )
 
 
-class Reader:
-    """Iterate records of one log; `stats`, `shape` and `strings` are complete at the end."""
+def strip_payload(block: bytes, crlf: bool) -> bytes:
+    """The payload of a plain block (TAB lines, one kind of line ending): TABs and ends cut."""
+    if crlf:
+        return block[1:-2].replace(b"\r\n\t", b"\n")
+    return block[1:-1].replace(b"\n\t", b"\n")
 
-    def __init__(self, stream: BinaryIO, progress: Callable[[int], None] | None = None):
+
+def finish_payload(envelope: Envelope, data: bytes, lines: int, stats: Stats) -> None:
+    """Attach the payload text and check its md5 (counting mismatches and bad UTF-8)."""
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    try:
+        envelope.payload = data.decode()
+    except UnicodeDecodeError:
+        stats.invalid_utf8 += 1
+        envelope.payload = data.decode(errors="replace")
+        envelope.payload_bytes = data
+    envelope.payload_lines = lines
+    envelope.payload_md5 = digest
+    if digest != envelope.has_payload:
+        stats.fail_payload_md5 += 1
+
+
+class Completion:
+    """The work on an envelope that needs no reader state: kind, compile id, unknown keys, and
+    reading, un-indenting and checking a deferred payload.
+
+    The Reader does it itself unless told to defer it; then it can run in another process
+    than the reader (see tldb/pipeline.py), reading deferred payloads from the file with
+    `read_span(offset, length)`. Its counters go to its own `stats`, to be added to the
+    reader's.
+    """
+
+    def __init__(self, stats: Stats, read_span: Callable[[int, int], bytes] | None = None):
+        self.stats = stats
+        self._read_span = read_span
+
+    def __call__(self, envelope: Envelope) -> Envelope:
+        meta = envelope.meta
+        if meta is not None:
+            envelope.kind = kind_of(meta)
+            envelope.compile_id = CompileId.from_meta(meta)
+            if envelope.status in (OK, INTERN, OTHER_RANK):
+                envelope.unknown = unknown_keys(meta)
+                self.stats.unknown += len(envelope.unknown)
+        span = envelope.payload_span
+        if span is not None:
+            assert self._read_span is not None, "a deferred payload needs read_span"
+            offset, length, crlf = span
+            block = self._read_span(offset, length)
+            if len(block) != length:
+                raise OSError(f"the log changed while it was read (at byte {offset})")
+            data = strip_payload(block, crlf)
+            finish_payload(envelope, data, envelope.payload_lines, self.stats)
+            envelope.payload_span = None
+        return envelope
+
+
+class Reader:
+    """Iterate records of one log; `stats`, `shape` and `strings` are complete at the end.
+
+    With `defer=True` envelopes come out unfinished: no kind, compile id or unknown keys yet,
+    and plain payloads only as `payload_span`; a `Completion` finishes them, and its counters
+    (unknown, fail_payload_md5, invalid_utf8 of payloads) are not in this reader's `stats`.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        progress: Callable[[int], None] | None = None,
+        defer: bool = False,
+    ):
         self._stream = stream
         self._progress = progress
+        self._defer = defer
         self.stats = Stats()
+        self._complete = Completion(self.stats)
         self.shape = LogShape()
         self.expected_rank: int | None = None
         #: The `str` interning table: index -> filename (later entries overwrite).
@@ -213,34 +291,34 @@ class Reader:
             envelope = _parse_envelope(lineno, text, match)
             if envelope.status == BAD_JSON:
                 stats.fail_json += 2
-                yield envelope
+                yield self._finished(envelope)
                 continue
             meta = envelope.meta
             assert meta is not None
             if envelope.status == BAD_TYPE:
                 stats.fail_json += 1
-                yield envelope
+                yield self._finished(envelope)
                 continue
-            unknown = unknown_keys(meta)
-            envelope.unknown = unknown
-            stats.unknown += len(unknown)
             entry = meta.get("str")
             if entry is not None:
                 self.strings[entry[1]] = entry[0]
                 envelope.status = INTERN
-                yield envelope
+                yield self._finished(envelope)
                 continue
             has_payload = meta.get("has_payload")
             if has_payload is not None:
                 envelope.has_payload = has_payload
                 yield from self._take_payload(envelope)
             self._admit(envelope)
-            yield envelope
+            yield self._finished(envelope)
         self.shape.eol = (first_eol or b"\n").decode()
         self.shape.lines = self._lineno
         self.shape.size = self._base + len(self._buf)
         if progress is not None:
             progress(self.shape.size)
+
+    def _finished(self, envelope: Envelope) -> Envelope:
+        return envelope if self._defer else self._complete(envelope)
 
     def _read_more(self) -> None:
         chunk = self._stream.read(CHUNK)
@@ -251,14 +329,25 @@ class Reader:
         self._buf = self._buf[self._pos :] + chunk
         self._pos = 0
 
+    def _block_end(self) -> int:
+        """Where the run of TAB and blank lines starting at _pos ends in the buffer."""
+        buf, pos = self._buf, self._pos
+        first = buf[pos : pos + 1]
+        if first == b"\t" or first == b"\n" or buf[pos : pos + 2] == b"\r\n":
+            match = _BLOCK_END.search(buf, pos)
+            return match.end() if match else len(buf)
+        return pos
+
     def _take_payload(self, envelope: Envelope) -> Iterator[RawLine]:
         """Consume the TAB lines (and blank lines) after an envelope as its payload.
 
-        The common block (only TAB lines, one kind of line ending) is cut out with one regex
-        match and two byte operations; anything unusual goes line by line.
+        The common block (only TAB lines, one kind of line ending) is found with one regex
+        search and checked with a few byte searches; it is un-indented here or, when reading
+        is deferred, left to the Completion as a span of the file. Anything unusual goes line
+        by line.
         """
         while True:
-            end = _PAYLOAD_BLOCK.match(self._buf, self._pos).end()
+            end = self._block_end()
             head = self._buf[end : end + 2]
             complete = head[:1] not in (b"\t", b"\r") or (head[:1] == b"\r" and len(head) == 2)
             if self._eof or (head and complete):
@@ -268,22 +357,35 @@ class Reader:
         start = self._pos
         if self._eof and buf[end : end + 1] == b"\t" and buf.find(b"\n", end) < 0:
             end = len(buf)  # the file ends inside the payload, without a final newline
-        block = buf[start:end]
         self._pos = end
-        lines = block.count(b"\n")
-        if not block:
+        if start == end:
             self._finish(envelope, b"", 0)
             return
-        data = None
-        if block and block.endswith(b"\n") and b"\n\n" not in block and block[0] == 9:
-            if self._eol == b"\n" and b"\r\n" not in block:
-                data = block[1:-1].replace(b"\n\t", b"\n")
-            elif self._eol == b"\r\n" and block.count(b"\r\n") == lines and b"\n\r\n" not in block:
-                data = block[1:-2].replace(b"\r\n\t", b"\n")
-        if data is not None:
+        lines = buf.count(b"\n", start, end)
+        plain = (
+            buf[start] == 9
+            and buf[end - 1] == 10
+            and buf.find(b"\n\n", start, end) < 0
+            and self._eol is not None
+        )
+        crlf = self._eol == b"\r\n"
+        if plain and not crlf:
+            plain = buf.find(b"\r\n", start, end) < 0
+        elif plain:
+            plain = buf.count(b"\r\n", start, end) == lines and buf.find(b"\n\r\n", start, end) < 0
+        if plain:
             self._lineno += lines
-            self._finish(envelope, data, lines)
+            if self._defer:
+                envelope.payload_span = (self._base + start, end - start, crlf)
+                envelope.payload_lines = lines
+            else:
+                self._finish(envelope, strip_payload(buf[start:end], crlf), lines)
             return
+        yield from self._take_lines(envelope, buf[start:end], lines)
+
+    def _take_lines(self, envelope: Envelope, block: bytes, lines: int) -> Iterator[RawLine]:
+        """An unusual payload block, line by line: blank lines, changing line endings, no
+        final newline."""
         chunks: list[bytes] = []
         parts = block.split(b"\n")
         if block.endswith(b"\n"):
@@ -307,18 +409,8 @@ class Reader:
         self._finish(envelope, b"\n".join(chunks), len(chunks))
 
     def _finish(self, envelope: Envelope, data: bytes, lines: int) -> None:
-        """Attach the payload and check its md5 (the rank filter comes after, in the caller)."""
-        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        try:
-            envelope.payload = data.decode()
-        except UnicodeDecodeError:
-            self.stats.invalid_utf8 += 1
-            envelope.payload = data.decode(errors="replace")
-            envelope.payload_bytes = data
-        envelope.payload_lines = lines
-        envelope.payload_md5 = digest
-        if digest != envelope.has_payload:
-            self.stats.fail_payload_md5 += 1
+        """Attach a payload read here (the rank filter comes after, in the caller)."""
+        finish_payload(envelope, data, lines, self.stats)
 
     def _admit(self, envelope: Envelope) -> None:
         """tlparse's rank filter: the first ranked line fixes the rank; others are rejected."""

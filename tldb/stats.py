@@ -46,6 +46,11 @@ class Stats:
     blank_lines: int = 0
     invalid_utf8: int = 0
 
+    def add(self, other: Stats) -> None:
+        """Add another's counters to these (a reader process's, to its consumer's)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
     def tlparse_line(self) -> str:
         """`Stats { ok: 64, fail_payload_md5: 1 }`: only non-zero counters, tlparse's order."""
         parts = [f"{name}: {getattr(self, name)}" for name in TLPARSE_FIELDS if getattr(self, name)]
