@@ -24,6 +24,26 @@ def test_existing_output_needs_overwrite(corpus, tmp_path):
     assert (out / "trace.db").is_file()
 
 
+def test_overwrite_leaves_only_the_new_report(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    out = tmp_path / "o"
+    first = run_tldb("report", str(log), "-o", str(out), "--no-browser")
+    assert first.returncode == 0, first.stderr
+    fresh = sorted(p.relative_to(out) for p in out.rglob("*"))
+    (out / "stale.txt").write_text("from before")
+    (out / "old_folder").mkdir()
+    (out / "old_folder" / "f.txt").write_text("from before")
+    again = run_tldb("report", str(log), "-o", str(out), "--no-browser", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    # The old content was moved aside and deleted before the command returned.
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == fresh
+    rerender = run_tldb(
+        "report", str(out / "trace.db"), "-o", str(out), "--no-browser", "--overwrite"
+    )
+    assert rerender.returncode == 0, rerender.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == fresh
+
+
 def test_unreadable_file(tmp_path):
     log = tmp_path / "secret.log"
     log.write_text("x")

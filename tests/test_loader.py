@@ -13,6 +13,7 @@ import pytest
 from conftest import corpus_logs, log_id
 
 from tldb import db as dbmod
+from tldb import pipeline
 from tldb.loader import build_database
 from tldb.reader import GLOG
 from tldb.rebuild import log_bytes
@@ -58,16 +59,40 @@ def test_reloading_gives_the_same_database(corpus, tmp_path):
     assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
 
 
+def _processes_reading(path) -> list[int]:
+    """Live processes with path on their command line (zombies do not count)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(path).encode() in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
 def test_killed_load_leaves_no_database(corpus, tmp_path):
     """SIGKILL mid-load: the target never appears half-written; a re-run succeeds."""
     big = tmp_path / "big.log"
     unit = (corpus / "tlparse-tests" / "inputs" / "cache_hit_miss.log").read_bytes()
     big.write_bytes(unit * 40)
+    assert big.stat().st_size >= pipeline.MIN_PIPELINE_BYTES  # the reader process is tested too
     target = tmp_path / "k.db"
     proc = subprocess.Popen([sys.executable, "-m", "tldb", "load", str(big), "--db", str(target)])
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # Its reader process (a big log is read in a second one) must not outlive it.
+    deadline = time.monotonic() + 10
+    while _processes_reading(big) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_reading(big)
     if target.exists():  # the load won the race: it must then be complete
         dbmod.open_readonly(target).conn.close()
     build_database([big], target)

@@ -113,17 +113,25 @@ def _serde_float(x: float) -> float:
 
 
 def _serde_values(value: Any) -> Any:
-    if type(value) is float:
+    """Replace, in place, each float by serde's value (see _serde_float, inlined: this walks
+    every value of every chromium event and raw.jsonl line)."""
+    kind = type(value)
+    if kind is float:
         return _serde_float(value)
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(item) in (float, dict, list):
-                value[key] = _serde_values(item)
+    if kind is dict:
+        items: Any = value.items()
+    elif kind is list:
+        items = enumerate(value)
+    else:
         return value
-    if type(value) is list:
-        for index, item in enumerate(value):
-            if type(item) in (float, dict, list):
-                value[index] = _serde_values(item)
+    for key, item in items:
+        kind = type(item)
+        if kind is float:
+            text = repr(item)
+            if len(text) >= 17 or "e" in text:
+                value[key] = float(serde_number(text))
+        elif kind is dict or kind is list:
+            _serde_values(item)
     return value
 
 
@@ -176,24 +184,29 @@ def _serde_safe(value: Any) -> Any:
     return value
 
 
-def _dumps(value: Any, option: int) -> str:
+def _dumps_bytes(value: Any, option: int) -> bytes:
     try:
         out = orjson.dumps(value, option=option)
     except TypeError:
-        return orjson.dumps(_serde_safe(value), option=option).decode()
+        return orjson.dumps(_serde_safe(value), option=option)
     if b"e+" in out:
         out = orjson.dumps(_serde_safe(value), option=option)
-    return out.decode()
+    return out
 
 
 def dumps_compact(value: Any) -> str:
     """Compact JSON with sorted keys, as serde_json::to_string on an unordered map."""
-    return _dumps(value, _SORTED)
+    return _dumps_bytes(value, _SORTED).decode()
 
 
 def dumps_pretty(value: Any) -> str:
     """Two-space indented JSON with sorted keys, as serde_json::to_string_pretty."""
-    return _dumps(value, _PRETTY)
+    return _dumps_bytes(value, _PRETTY).decode()
+
+
+def dumps_pretty_bytes(value: Any) -> bytes:
+    """dumps_pretty, as UTF-8 bytes (for files written as they are)."""
+    return _dumps_bytes(value, _PRETTY)
 
 
 def format_float(x: float) -> str:

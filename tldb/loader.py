@@ -23,6 +23,8 @@ from tldb.reader import INTERN, OK, Envelope, RawLine
 from tldb.stats import Stats
 
 BATCH = 5000
+#: Payload text buffered before a flush: rows are few but can be large.
+BATCH_BYTES = 8 << 20
 #: Keys tlparse adds to each raw.jsonl line; an envelope that already has one is dropped there.
 RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
@@ -48,13 +50,18 @@ class _Batches:
     def __init__(self, conn):
         self.conn = conn
         self.rows: dict[str, list[tuple]] = {}
+        self.sizes: dict[str, int] = {}
 
-    def add(self, sql: str, row: tuple) -> None:
+    def add(self, sql: str, row: tuple, size: int = 0) -> None:
+        """Buffer a row; `size` counts its big values, so that a batch stays small in memory."""
         rows = self.rows.setdefault(sql, [])
         rows.append(row)
-        if len(rows) >= BATCH:
+        if size:
+            self.sizes[sql] = self.sizes.get(sql, 0) + size
+        if len(rows) >= BATCH or self.sizes.get(sql, 0) >= BATCH_BYTES:
             self.conn.executemany(sql, rows)
             rows.clear()
+            self.sizes[sql] = 0
 
     def flush(self) -> None:
         for sql, rows in self.rows.items():
@@ -122,9 +129,11 @@ def load_log(
                 if payload_id is None:
                     payload_id = payload_ids[env.payload_md5] = next_payload
                     next_payload += 1
+                    size = len(env.payload.encode())
                     batches.add(
                         "INSERT INTO payloads VALUES (?,?,?,?)",
-                        (payload_id, env.payload_md5, len(env.payload.encode()), env.payload),
+                        (payload_id, env.payload_md5, size, env.payload),
+                        size,
                     )
                 if env.payload_bytes is not None:
                     batches.add(

@@ -126,6 +126,7 @@ def _environment(folder: str) -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change during a run: no stat() per page
     )
     env.filters["num"] = jsonfmt.format_number
     env.filters["text"] = lambda v: Markup(encode_text(v))
@@ -144,6 +145,8 @@ class ModuleContext:
     log_id: int
     module_dir: Path
     directory: Mapping[str, list[DirectoryEntry]] = field(default_factory=dict)
+    #: (part, parts) of a module with `shards`: render only the files of this part.
+    shard: tuple[int, int] = (0, 1)
 
     def sql(self, name: str) -> str:
         """The text of `name.sql` from the module's folder."""
@@ -197,6 +200,11 @@ class Module:
     #: Rough relative render time on a big log. When modules render in parallel the costly
     #: ones start first, so that no worker is left with a long module at the end.
     cost: ClassVar[int] = 1
+    #: Parts the module's files can be split into, to render on several cores at once. When
+    #: above 1, render() may be called once per part with ctx.shard = (part, parts); each
+    #: call must write only its part's files (e.g. those whose number % parts == part), and
+    #: only part 0 should contribute index sections and directory entries.
+    shards: ClassVar[int] = 1
     #: Set by the registry: the folder the module was found in.
     folder: Path = Path()
 

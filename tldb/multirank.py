@@ -171,7 +171,18 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
         discover(request.source)  # raises tlparse's "must be a directory" error
     registry = ModuleRegistry.discover(request.module_paths)
     registry.for_mode(config.mode, request.modules)  # unknown --modules fail before any work
-    prepare_output(out_dir, request.overwrite)  # tlparse sets OUT up before looking for logs
+    # tlparse sets OUT up before looking for logs.
+    old_content_gone = prepare_output(out_dir, request.overwrite)
+    try:
+        return _multi_rank(request, registry, workers)
+    finally:
+        old_content_gone()
+
+
+def _multi_rank(
+    request: ReportRequest, registry: ModuleRegistry, workers: int | None
+) -> MultiRankResult:
+    out_dir, config = request.out_dir, request.config
     folder = discover(request.source)
     if folder.from_envelopes:
         names = ", ".join(f"rank {log.rank} = {log.path.name}" for log in folder.logs)

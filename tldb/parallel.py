@@ -13,6 +13,7 @@ must open its own database connection (an SQLite connection must not cross a for
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -72,8 +73,9 @@ def _take(counter, count: int) -> int | None:
         return index
 
 
-def _child(start, counter, count: int, pipe: Connection) -> None:
+def _child(start, counter, count: int, pipe: Connection, other_end: Connection) -> None:
     """A worker: run tasks until none is left, then send [(index, result)] or the error."""
+    other_end.close()  # so that a dead parent means a broken pipe here, not a blocked send
     try:
         run = start(True)
         done = []
@@ -90,7 +92,8 @@ def _child(start, counter, count: int, pipe: Connection) -> None:
     except Exception:  # an unpicklable error still reaches the caller as text
         text = "".join(traceback.format_exception(message[1]))
         payload = pickle.dumps(("error", TldbError(f"a worker failed:\n{text}")))
-    pipe.send_bytes(payload)
+    with contextlib.suppress(OSError):
+        pipe.send_bytes(payload)
     pipe.close()
 
 
@@ -120,7 +123,7 @@ def run_tasks_forked(
     try:
         for _ in range(workers):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(start, counter, count, send))
+            process = context.Process(target=_child, args=(start, counter, count, send, receive))
             process.start()
             send.close()
             children.append((process, receive))

@@ -15,6 +15,7 @@ records.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
 import os
@@ -60,8 +61,11 @@ def _unpack(item: tuple) -> Record:
     return Envelope(*fields)
 
 
-def _produce(path: Path, pipe: Connection) -> None:
+def _produce(path: Path, pipe: Connection, other_end: Connection) -> None:
     """The child: read the log, sending batches of packed records, then the reader's state."""
+    # The parent's end, inherited by the fork: with it closed here, a parent that dies makes
+    # the next send fail (broken pipe) instead of blocking this process forever.
+    other_end.close()
     try:
         position = 0
 
@@ -84,8 +88,9 @@ def _produce(path: Path, pipe: Connection) -> None:
             pipe.send_bytes(pickle.dumps(("end", end), protocol=5))
     except KeyboardInterrupt:
         os._exit(130)
-    except BaseException as exc:  # every failure goes back to the loader
-        pipe.send_bytes(pickle.dumps(("error", exc)))
+    except BaseException as exc:  # every failure goes back to the loader, if it is there
+        with contextlib.suppress(OSError):
+            pipe.send_bytes(pickle.dumps(("error", exc)))
     finally:
         pipe.close()
 
@@ -106,7 +111,7 @@ class PipelinedReader:
 
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_produce, args=(self._path, send), daemon=True)
+        child = context.Process(target=_produce, args=(self._path, send, receive), daemon=True)
         fd = os.open(self._path, os.O_RDONLY)
         completion = Completion(self.stats, lambda offset, length: os.pread(fd, length, offset))
         finished = False

@@ -29,7 +29,7 @@ GLOG = re.compile(
     r"(?P<payload>.)"
 )
 
-CHUNK = 8 << 20  # bytes read at a time
+CHUNK = 2 << 20  # bytes read at a time (more when a line or payload is longer than that)
 #: A line ending after which the next line is neither a TAB (payload) line nor a blank line:
 #: where a payload block ends (tlparse skips blank lines even inside payloads).
 _BLOCK_END = re.compile(rb"\n(?![\t\n]|\r\n)")
@@ -321,7 +321,8 @@ class Reader:
         return envelope if self._defer else self._complete(envelope)
 
     def _read_more(self) -> None:
-        chunk = self._stream.read(CHUNK)
+        # Reading as much again as is pending keeps a 100 MB payload linear, not quadratic.
+        chunk = self._stream.read(max(CHUNK, len(self._buf) - self._pos))
         if not chunk:
             self._eof = True
             return

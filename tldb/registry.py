@@ -118,25 +118,41 @@ class ModuleRegistry:
 
         Modules that are not late only see the central plan's directory, so they are
         independent of one another: with jobs > 1 (and `reopen`, which opens another
-        connection to the same database) they run in forked workers, heaviest first. Late
+        connection to the same database) they run in forked workers, heaviest first, modules
+        with `shards` as that many tasks (each told its part in `ctx.shard`). Late
         modules then run here, in order, over the directory merged from everyone's entries.
         Sections and entries are merged in module order whatever the scheduling.
         `on_file(count)` hears the number of files written so far, by all workers.
         """
         early = [m for m in modules if not m.late]
         late = [m for m in modules if m.late]
-        order = heaviest_first([m.cost for m in early])
+        workers = jobs if reopen is not None else 1
+        # A module with shards renders in parts, one task each, when there are workers.
+        tasks = [
+            (index, shard, parts)
+            for index, module in enumerate(early)
+            for parts in [module.shards if workers > 1 else 1]
+            for shard in range(parts)
+        ]
+        order = heaviest_first([early[i].cost / parts for i, _, parts in tasks])
         written = SharedCounter()
 
         def start(in_child: bool) -> Callable[[int], _Rendered]:
             context = replace(ctx, db=reopen()) if in_child and reopen is not None else ctx
             notify = None if in_child else on_file
-            files, size = site.files, site.bytes
 
             def run(position: int) -> _Rendered:
-                module = early[order[position]]
-                output = _render_module(module, context, base_directory, site, written, notify)
-                if not in_child:
+                index, shard, parts = tasks[order[position]]
+                files, size = site.files, site.bytes
+                output = _render_module(
+                    early[index],
+                    replace(context, shard=(shard, parts)),
+                    base_directory,
+                    site,
+                    written,
+                    notify,
+                )
+                if not in_child:  # counted in `site` already
                     return _Rendered(output.directory_entries, output.index_html, 0, 0)
                 return _Rendered(
                     output.directory_entries,
@@ -147,18 +163,17 @@ class ModuleRegistry:
 
             return run
 
-        workers = jobs if reopen is not None else 1
         progress = (lambda: on_file(written.value)) if on_file is not None else None
-        rendered = run_tasks_forked(len(early), start, workers, progress)
-        by_module = {order[position]: result for position, result in enumerate(rendered)}
+        rendered = run_tasks_forked(len(tasks), start, workers, progress)
+        by_task = {order[position]: result for position, result in enumerate(rendered)}
         directory = {key: list(entries) for key, entries in base_directory.items()}
         sections = []
-        for position in range(len(early)):
-            result = by_module[position]
+        for task, (index, _, _) in enumerate(tasks):  # module order, then shard order
+            result = by_task[task]
             site.files += result.files
             site.bytes += result.bytes
             _merge(directory, result.directory_entries)
-            sections.extend((early[position].id, c) for c in result.index_html)
+            sections.extend((early[index].id, c) for c in result.index_html)
         for module in late:
             output = _render_module(module, ctx, directory, site, written, on_file)
             _merge(directory, output.directory_entries)

@@ -173,7 +173,17 @@ def run_report(request: ReportRequest) -> ReportResult:
     modules = registry.for_mode(request.config.mode, request.modules)
     from_database = dbmod.is_database(source)
     db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
-    prepare_output(out_dir, request.overwrite, keep=db_path if from_database else None)
+    old_content_gone = prepare_output(
+        out_dir, request.overwrite, keep=db_path if from_database else None
+    )
+    try:
+        return _report(request, registry, modules, db_path, from_database)
+    finally:
+        old_content_gone()
+
+
+def _report(request: ReportRequest, registry, modules, db_path: Path, from_database: bool):
+    source, out_dir = request.source, request.out_dir
     if not from_database:
         load_apart([source], db_path)
     db = dbmod.open_readonly(db_path)

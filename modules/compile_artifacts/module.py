@@ -51,6 +51,7 @@ class CompileArtifacts(Module):
     subscriptions = ("outputs", "envelopes", "payloads", "strings", "logs")
     modes = frozenset({DEFAULT_MODE, EXPORT_MODE})
     cost = 5
+    shards = 2  # thousands of independent files: split by output number
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         return ModuleOutput(files=self._files(ctx))
@@ -58,7 +59,8 @@ class CompileArtifacts(Module):
     def _files(self, ctx: ModuleContext) -> Iterator[tuple[str, object]]:
         config = ctx.config
         mode = config.mode
-        for row in ctx.query("files", mode=mode):
+        part, parts = ctx.shard
+        for row in ctx.query("files", mode=mode, part=part, parts=parts):
             payload = row["payload"] or ""
             parser = row["parser"]
             if parser == "inductor_output_code":
@@ -75,7 +77,7 @@ class CompileArtifacts(Module):
             else:
                 yield row["path"], payload
         plain = int(config.plain_text)
-        for row in ctx.query("saved_payloads", mode=mode, plain=plain):
+        for row in ctx.query("saved_payloads", mode=mode, plain=plain, part=part, parts=parts):
             yield saved_payload_path(row["has_payload"]), row["payload"]
 
 

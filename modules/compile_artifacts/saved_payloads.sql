@@ -8,4 +8,7 @@ WHERE e.log_id = :log_id AND e.status = 'ok' AND e.kind IS NOT 'chromium_event' 
     WHERE o.envelope_id = e.id AND o.mode = :mode
       AND (o.kind IN ('payload', 'reformat') OR (:plain AND o.path_plain IS NOT NULL))
   )
+  -- This render's part (see Module.shards), by the file name, so that envelopes declaring the
+  -- same md5 write their file in one process, in log order.
+  AND ifnull(unicode(substr(e.has_payload, -1)), 0) % :parts = :part
 ORDER BY e.id
