@@ -100,3 +100,27 @@ def test_a_failing_module_in_a_worker_fails_the_report(corpus, tmp_path):
     assert result.returncode != 0
     # The module could query the database and its error reached the command's output.
     assert "broken module: 42" in result.stderr
+
+
+def test_files_written_twice_keep_the_later_content_with_any_jobs(tmp_path, log_writer):
+    """Unnumbered paths (dump_file pages, payloads/{md5}.txt) written by several envelopes: the
+    last in log order wins, however the files are split between workers."""
+    for number in range(6):
+        log_writer.add({"dump_file": {"name": "same_name"}}, f"source version {number}")
+        # Declares one md5 for different payloads (all but one fail the md5 check).
+        log_writer.add({"chromium_event": {}, "frame_id": 0}, None)
+        meta = {"unknown_kind": {}, "has_payload": "d41d8cd98f00b204e9800998ecf8427e"}
+        log_writer.add(meta, None)
+        log_writer.raw(f"\tpayload version {number}")
+    log = log_writer.write(tmp_path / "dup.log")
+    trees = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = run_tldb("report", str(log), "-o", str(out), "--no-browser", "-j", jobs)
+        assert result.returncode == 0, result.stderr
+        trees.append(_tree(out))
+    assert trees[0] == trees[1]
+    page = trees[0]["dump_file/same_name.html"].decode()
+    assert "source version 5" in page
+    saved = trees[0]["payloads/d41d8cd98f00b204e9800998ecf8427e.txt"].decode()
+    assert saved == "payload version 5"
