@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,15 +50,31 @@ def _nothing() -> None:
 
 
 def _remove_in_background(folder: Path) -> Callable[[], None]:
-    """Delete folder in a forked process; return the function that waits for it."""
-    if not can_fork():
+    """Delete folder in another process; return the function that waits for it.
+
+    `rm -rf` where there is one (a few MB, where a forked Python would hold as much memory
+    as this process), else a forked Python, else here and now.
+    """
+    rm = shutil.which("rm")
+    if rm is not None:
+        remover = subprocess.Popen(
+            [rm, "-rf", "--", str(folder)], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return lambda: _finish_removal(remover.wait(), folder)
+    if can_fork():
+        process = multiprocessing.get_context("fork").Process(
+            target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}
+        )
+        process.start()
+        return process.join
+    shutil.rmtree(folder, ignore_errors=True)
+    return _nothing
+
+
+def _finish_removal(status: int, folder: Path) -> None:
+    """After `rm`: whatever it could not delete, try once more here (and ignore failures)."""
+    if status != 0:
         shutil.rmtree(folder, ignore_errors=True)
-        return _nothing
-    remover = multiprocessing.get_context("fork").Process(
-        target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}
-    )
-    remover.start()
-    return remover.join
 
 
 @dataclass(frozen=True)
