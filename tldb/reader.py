@@ -124,7 +124,7 @@ def parse_metadata(metadata: str) -> tuple[dict[str, Any] | None, bool]:
 def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
     start = match.start("payload")
     metadata = text[start:]
-    g = match.group
+    level, month, day, hour, minute, second, micro, thread, pathname, lineno, _ = match.groups()
     header = text[:start]
     meta_dict, strict_ok = parse_metadata(metadata)
     if meta_dict is None or not strict_ok:
@@ -135,11 +135,11 @@ def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
     return Envelope(
         line=line,
         header=header,
-        level=g("level"),
-        timestamp=f"{g('month')}-{g('day')}T{g('hour')}:{g('minute')}:{g('second')}.{g('micro')}",
-        thread=_int_or_text(g("thread")),
-        pathname=g("pathname").lstrip(),
-        lineno=_int_or_text(g("lineno")),
+        level=level,
+        timestamp=f"{month}-{day}T{hour}:{minute}:{second}.{micro}",
+        thread=_int_or_text(thread),
+        pathname=pathname.lstrip(),
+        lineno=_int_or_text(lineno),
         metadata=metadata,
         meta=meta_dict,
         status=status,
