@@ -10,7 +10,7 @@ from test_robustness import CASES
 
 from tldb import db as dbmod
 from tldb import pipeline
-from tldb.errors import TldbError
+from tldb.errors import InputError, TldbError
 from tldb.loader import build_database
 
 
@@ -79,3 +79,17 @@ def test_a_dead_reader_process_is_an_error(corpus, tmp_path, monkeypatch):
     with pytest.raises(TldbError, match="reader process died"):
         build_database([log], tmp_path / "t.db")
     assert not (tmp_path / "t.db").exists()
+
+
+def test_a_log_cut_short_during_the_load_is_a_clear_error(tmp_path):
+    log = tmp_path / "shrinking.log"
+    log.write_bytes(b"x" * 1000)
+    fd = os.open(log, os.O_RDONLY)
+    try:
+        read_span = pipeline.span_reader(fd, log)
+        assert read_span(10, 5) == b"xxxxx"
+        os.truncate(log, 100)  # what a log rotated or rewritten under the loader looks like
+        with pytest.raises(InputError, match="changed while it was read"):
+            read_span(90, 50)
+    finally:
+        os.close(fd)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from tldb.errors import TldbError
+from tldb.errors import InputError, TldbError
 from tldb.parallel import can_fork
 from tldb.reader import (
     Completion,
@@ -113,7 +113,7 @@ class PipelinedReader:
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_produce, args=(self._path, send, receive), daemon=True)
         fd = os.open(self._path, os.O_RDONLY)
-        completion = Completion(self.stats, lambda offset, length: os.pread(fd, length, offset))
+        completion = Completion(self.stats, span_reader(fd, self._path))
         finished = False
         try:
             child.start()
@@ -145,6 +145,21 @@ class PipelinedReader:
                 child.terminate()
             child.join()
             receive.close()
+
+
+def span_reader(fd: int, path: Path) -> Callable[[int, int], bytes]:
+    """read_span for a Completion: `length` bytes of the file at `offset`, or a clear error if
+    the file was cut short after the reader passed that point."""
+
+    def read_span(offset: int, length: int) -> bytes:
+        data = os.pread(fd, length, offset)
+        if len(data) != length:
+            raise InputError(
+                f"{path} changed while it was read (it ends before byte {offset + length})"
+            )
+        return data
+
+    return read_span
 
 
 def open_reader(

@@ -197,10 +197,7 @@ class Completion:
         if span is not None:
             assert self._read_span is not None, "a deferred payload needs read_span"
             offset, length, crlf = span
-            block = self._read_span(offset, length)
-            if len(block) != length:
-                raise OSError(f"the log changed while it was read (at byte {offset})")
-            data = strip_payload(block, crlf)
+            data = strip_payload(self._read_span(offset, length), crlf)
             finish_payload(envelope, data, envelope.payload_lines, self.stats)
             envelope.payload_span = None
         return envelope
