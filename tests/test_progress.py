@@ -40,3 +40,40 @@ def test_small_jobs_get_no_bar(monkeypatch):
     monkeypatch.setattr(sys, "stderr", FakeTerminal())
     with count_progress(40, "writing") as tick:
         assert tick is None
+
+
+def test_parallel_render_reports_every_workers_files(corpus, tmp_path):
+    """With two workers, the count the progress callback hears reaches every file written."""
+    from tldb import db as dbmod
+    from tldb.loader import build_database
+    from tldb.module_api import ReportConfig
+    from tldb.registry import ModuleRegistry
+    from tldb.report import render_report
+
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    database = tmp_path / "t.db"
+    build_database([log], database)
+    registry = ModuleRegistry.discover()
+    modules = registry.for_mode("default")
+    heard: list[int] = []
+    out = tmp_path / "out"
+    out.mkdir()
+    db = dbmod.open_readonly(database)
+    try:
+        site, _ = render_report(
+            db,
+            1,
+            out,
+            ReportConfig(),
+            registry,
+            modules,
+            heard.append,
+            jobs=2,
+            reopen=lambda: dbmod.open_readonly(database),
+        )
+    finally:
+        db.conn.close()
+    written = sum(1 for p in out.rglob("*") if p.is_file())
+    assert site.files == written
+    assert heard == sorted(heard)
+    assert heard[-1] == written - 1  # every file but index.html, written after the modules
