@@ -44,6 +44,22 @@ def test_overwrite_leaves_only_the_new_report(corpus, tmp_path):
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == fresh
 
 
+def test_overwrite_keeps_the_database_being_rendered(corpus, tmp_path):
+    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    out = tmp_path / "o"
+    (out / "keep").mkdir(parents=True)
+    loaded = run_tldb("load", str(log), "--db", str(out / "keep" / "trace.db"))
+    assert loaded.returncode == 0, loaded.stderr
+    (out / "stale.txt").write_text("from before")
+    result = run_tldb(
+        "report", str(out / "keep" / "trace.db"), "-o", str(out), "--no-browser", "--overwrite"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "keep" / "trace.db").is_file()
+    assert not (out / "stale.txt").exists()
+    assert (out / "index.html").is_file()
+
+
 def test_unreadable_file(tmp_path):
     log = tmp_path / "secret.log"
     log.write_text("x")

@@ -31,10 +31,12 @@ def prepare_output(out_dir: Path, overwrite: bool, keep: Path | None = None) -> 
         if not out_dir.is_dir() or out_dir.is_symlink():
             raise TldbError(f"{out_dir} exists and is not a folder; refusing to replace it")
         trash = out_dir / f".tldb-replaced-{os.getpid()}"
+        kept = keep.resolve() if keep is not None else None
         children = [
             child
             for child in out_dir.iterdir()
-            if keep is None or child.resolve() != keep.resolve()
+            # The database being re-rendered stays, and so does a folder holding it.
+            if kept is None or not kept.is_relative_to(child.resolve())
         ]
         if children:
             trash.mkdir()
