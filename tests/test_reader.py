@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 from conftest import corpus_logs, log_id
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tldb.reader import BAD_JSON, BAD_TYPE, INTERN, OK, OTHER_RANK, Envelope, RawLine, Reader
 
@@ -130,3 +132,51 @@ def test_chunk_boundaries_do_not_matter(corpus, monkeypatch, chunk):
         assert [r.payload for r in small if isinstance(r, Envelope)] == [
             r.payload for r in whole if isinstance(r, Envelope)
         ]
+
+
+_HEADER = b"V0516 11:47:27.901000 1234 torch/x.py:1] "
+_PIECES = [
+    _HEADER + b'{"artifact": {"name": "a", "encoding": "string"}, "has_payload": "x"}',
+    _HEADER + b'{"chromium_event": {}, "has_payload": "y"}',
+    _HEADER + b'{"dynamo_start": {}}',
+    b"\tpayload line",
+    b"\t",
+    b"\ttab\tinside\r",
+    b"",
+    b"\r",
+    b"not a trace line",
+]
+
+
+def _records(data: bytes, monkeypatch, fast: bool, chunk: int) -> list:
+    import io
+
+    import tldb.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "CHUNK", chunk)
+    if not fast:
+        monkeypatch.setattr(reader_module.Reader, "_tab_run_end", lambda self: None)
+    reader = Reader(io.BytesIO(data))
+    records = [
+        (type(r).__name__, *(getattr(r, f) for f in r.__slots__ if f != "meta")) for r in reader
+    ]
+    monkeypatch.undo()
+    return [records, reader.stats, reader.shape]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from([b"\n", b"\r\n"])), max_size=25),
+    st.booleans(),
+    st.sampled_from([3, 16, 1 << 20]),
+)
+def test_usual_payload_path_agrees_with_the_general_rules(monkeypatch, lines, final, chunk):
+    """The one-search path for plain TAB blocks gives exactly what the line rules give."""
+    data = b"".join(text + end for text, end in lines)
+    if not final and data:
+        data = data[: -len(lines[-1][1])]
+    fast = _records(data, monkeypatch, True, chunk)
+    general = _records(data, monkeypatch, False, chunk)
+    assert fast == general

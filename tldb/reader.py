@@ -33,6 +33,8 @@ CHUNK = 2 << 20  # bytes read at a time (more when a line or payload is longer t
 #: A line ending after which the next line is neither a TAB (payload) line nor a blank line:
 #: where a payload block ends (tlparse skips blank lines even inside payloads).
 _BLOCK_END = re.compile(rb"\n(?![\t\n]|\r\n)")
+#: A line ending not followed by a TAB line: where a run of TAB lines ends.
+_TAB_RUN_END = re.compile(rb"\n(?!\t)")
 
 # Envelope statuses: what tlparse did with the line.
 OK = "ok"  # accepted and processed
@@ -336,21 +338,43 @@ class Reader:
             return match.end() if match else len(buf)
         return pos
 
+    def _tab_run_end(self) -> int | None:
+        """End of the TAB lines starting at _pos when a line that is neither TAB nor blank
+        follows them: the usual payload block, found with one regex search (reading more as
+        needed). None when the block starts or ends otherwise (the general rules decide)."""
+        if self._buf[self._pos : self._pos + 1] != b"\t":
+            return None
+        resume = self._pos
+        while True:
+            match = _TAB_RUN_END.search(self._buf, resume)
+            if match is not None and match.end() < len(self._buf):
+                break
+            if self._eof:
+                return None
+            scanned = len(self._buf) - self._pos
+            self._read_more()
+            resume = max(self._pos, scanned - 1)  # recheck the last line ending's successor
+        end = match.end()
+        return None if self._buf[end] in (10, 13) else end
+
     def _take_payload(self, envelope: Envelope) -> Iterator[RawLine]:
         """Consume the TAB lines (and blank lines) after an envelope as its payload.
 
         The common block (only TAB lines, one kind of line ending) is found with one regex
-        search and checked with a few byte searches; it is un-indented here or, when reading
+        search and checked with a byte search or two; it is un-indented here or, when reading
         is deferred, left to the Completion as a span of the file. Anything unusual goes line
         by line.
         """
-        while True:
-            end = self._block_end()
-            head = self._buf[end : end + 2]
-            complete = head[:1] not in (b"\t", b"\r") or (head[:1] == b"\r" and len(head) == 2)
-            if self._eof or (head and complete):
-                break
-            self._read_more()  # the block may go on past what has been read
+        end = self._tab_run_end()
+        tab_lines_only = end is not None  # every line ending in the block is followed by a TAB
+        if end is None:
+            while True:
+                end = self._block_end()
+                head = self._buf[end : end + 2]
+                complete = head[:1] not in (b"\t", b"\r") or (head[:1] == b"\r" and len(head) == 2)
+                if self._eof or (head and complete):
+                    break
+                self._read_more()  # the block may go on past what has been read
         buf = self._buf
         start = self._pos
         if self._eof and buf[end : end + 1] == b"\t" and buf.find(b"\n", end) < 0:
@@ -363,7 +387,7 @@ class Reader:
         plain = (
             buf[start] == 9
             and buf[end - 1] == 10
-            and buf.find(b"\n\n", start, end) < 0
+            and (tab_lines_only or buf.find(b"\n\n", start, end) < 0)
             and self._eol is not None
         )
         crlf = self._eol == b"\r\n"
