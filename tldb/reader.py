@@ -100,6 +100,9 @@ Record = Envelope | RawLine
 
 
 def _int_or_text(digits: str) -> int | str:
+    """The glog thread or line number; as text when it does not fit SQLite's 64-bit integer."""
+    if len(digits) < 19:
+        return int(digits)
     value = int(digits)
     return value if value < 2**63 else digits
 
