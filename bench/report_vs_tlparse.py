@@ -2,8 +2,8 @@
 """Benchmark: tldb against tlparse 0.4.3 on the big benchmark log (issue 7's figures).
 
 Builds the ~406 MB log with ../shared/tools/make_big_log.sh (REPS=60) unless --log is given,
-then runs, alternating, `tlparse LOG -o A` and `tldb report LOG -o B` (median of --runs), a
-re-render `tldb report B/trace.db -o C`, `tldb load`, the reader against a bare Python loop
+then runs, alternating, `tlparse LOG -o A`, `tldb report LOG -o B` and a re-render
+`tldb report B/trace.db -o C` (median of --runs), then `tldb load`, the reader against a bare Python loop
 (split lines, parse the JSON envelopes: the floor for Python), and, with --double, the memory
 of a log twice as large. Prints wall time, the peak memory of the whole process tree (RSS
 summed over the command and its workers, sampled; PSS beside it) and the ratios to the
@@ -159,16 +159,28 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tldb-bench-"))
     try:
         a, b, c = work / "tlparse", work / "tldb", work / "rerender"
-        ref, mine = [], []
+        ref, mine, rerender = [], [], []
+        # Alternating, so that every command meets the disk in the same state (each writes
+        # 1.2 GB and deletes the previous 1.2 GB: back-to-back runs would queue behind the
+        # write-back of the one before).
         for _ in range(args.runs):
             ref.append(run([*tlparse, str(log), "-o", str(a), "--overwrite", "--no-browser"]))
             mine.append(
                 run([*tldb, "report", str(log), "-o", str(b), "--overwrite", "--no-browser"])
             )
-        rerender = [
-            run([*tldb, "report", str(b / "trace.db"), "-o", str(c), "--overwrite", "--no-browser"])
-            for _ in range(args.runs)
-        ]
+            rerender.append(
+                run(
+                    [
+                        *tldb,
+                        "report",
+                        str(b / "trace.db"),
+                        "-o",
+                        str(c),
+                        "--overwrite",
+                        "--no-browser",
+                    ]
+                )
+            )
         load = run([*tldb, "load", str(log), "--db", str(work / "load.db")])
         double = None
         if args.double:
