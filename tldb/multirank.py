@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from tldb.combine import combine
 from tldb.errors import StrictError
 from tldb.loader import build_database
 from tldb.module_api import MULTI_RANK_MODE, Manifest, ModuleContext, ReportConfig
-from tldb.parallel import heaviest_first
+from tldb.parallel import run_tasks_forked
 from tldb.rankfiles import RankFolder, discover
 from tldb.registry import ModuleRegistry
 from tldb.report import (
@@ -58,13 +57,11 @@ def run_tasks(
 
     Tasks start in order of falling `costs` (file sizes), so the big ones do not end up last
     on one worker while the other has nothing left to do."""
-    workers = min(workers, len(tasks))
-    if workers <= 1:
-        return [function(*task) for task in tasks]
-    order = heaviest_first(costs) if costs is not None else list(range(len(tasks)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {i: pool.submit(function, *tasks[i]) for i in order}
-        return [futures[i].result() for i in range(len(tasks))]
+
+    def start(in_child: bool) -> Callable[[int], object]:
+        return lambda index: function(*tasks[index])
+
+    return run_tasks_forked(len(tasks), start, workers, costs=costs)
 
 
 def load_rank(log: Path, target: Path, pipelined: bool) -> None:

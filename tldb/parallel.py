@@ -63,23 +63,23 @@ class SharedCounter:
         return self._local if self._value is None else self._value.value
 
 
-def _take(counter, count: int) -> int | None:
-    """The next task index, or None when all are taken."""
+def _take(counter, order: list[int]) -> int | None:
+    """The next task to run (tasks are handed out in `order`), or None when all are taken."""
     with counter.get_lock():
-        index = counter.value
-        if index >= count:
+        position = counter.value
+        if position >= len(order):
             return None
-        counter.value = index + 1
-        return index
+        counter.value = position + 1
+        return order[position]
 
 
-def _child(start, counter, count: int, pipe: Connection, other_end: Connection) -> None:
+def _child(start, counter, order: list[int], pipe: Connection, other_end: Connection) -> None:
     """A worker: run tasks until none is left, then send [(index, result)] or the error."""
     other_end.close()  # so that a dead parent means a broken pipe here, not a blocked send
     try:
         run = start(True)
         done = []
-        while (index := _take(counter, count)) is not None:
+        while (index := _take(counter, order)) is not None:
             done.append((index, run(index)))
         message: tuple[str, Any] = ("ok", done)
     except KeyboardInterrupt:
@@ -102,17 +102,20 @@ def run_tasks_forked(
     start: Callable[[bool], Callable[[int], R]],
     jobs: int,
     poll: Callable[[], None] | None = None,
+    costs: Sequence[float] | None = None,
 ) -> list[R]:
-    """Results of tasks 0..count-1, run on up to `jobs` processes (this one included).
+    """Results of tasks 0..count-1, in task order, run on up to `jobs` processes (this one
+    included), the costliest first when `costs` are given.
 
     `start(in_child)` gives the function that runs task i in the calling process. Falls back to
-    running everything here when jobs is 1, there is a single task, or fork is unavailable.
-    An exception in any task is raised here, after the other workers are stopped.
+    running everything here, in task order, when jobs is 1, there is a single task, or fork is
+    unavailable. An exception in any task is raised here, after the other workers are stopped.
     """
     workers = min(jobs, count) - 1 if can_fork() else 0
     if workers <= 0:
         run = start(False)
         return [run(i) for i in range(count)]
+    order = heaviest_first(costs) if costs is not None else list(range(count))
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
     sys.stdout.flush()  # a child must not write out what the parent had buffered
@@ -123,12 +126,12 @@ def run_tasks_forked(
     try:
         for _ in range(workers):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(start, counter, count, send, receive))
+            process = context.Process(target=_child, args=(start, counter, order, send, receive))
             process.start()
             send.close()
             children.append((process, receive))
         run = start(False)
-        while (index := _take(counter, count)) is not None:
+        while (index := _take(counter, order)) is not None:
             results[index] = run(index)
         pending = {receive: process for process, receive in children}
         while pending:
@@ -156,6 +159,6 @@ def run_tasks_forked(
     return [results[i] for i in range(count)]
 
 
-def heaviest_first(costs: Sequence[int]) -> list[int]:
+def heaviest_first(costs: Sequence[float]) -> list[int]:
     """Task positions ordered by falling cost, ties in their given order."""
     return sorted(range(len(costs)), key=lambda i: -costs[i])

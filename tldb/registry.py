@@ -26,7 +26,7 @@ from tldb.module_api import (
     ModuleContext,
     ModuleOutput,
 )
-from tldb.parallel import SharedCounter, heaviest_first, run_tasks_forked
+from tldb.parallel import SharedCounter, run_tasks_forked
 from tldb.resources import modules_dir
 from tldb.site import Site
 
@@ -134,15 +134,14 @@ class ModuleRegistry:
             for parts in [module.shards if workers > 1 else 1]
             for shard in range(parts)
         ]
-        order = heaviest_first([early[i].cost / parts for i, _, parts in tasks])
         written = SharedCounter()
 
         def start(in_child: bool) -> Callable[[int], _Rendered]:
             context = replace(ctx, db=reopen()) if in_child and reopen is not None else ctx
             notify = None if in_child else on_file
 
-            def run(position: int) -> _Rendered:
-                index, shard, parts = tasks[order[position]]
+            def run(task: int) -> _Rendered:
+                index, shard, parts = tasks[task]
                 files, size = site.files, site.bytes
                 output = _render_module(
                     early[index],
@@ -164,12 +163,11 @@ class ModuleRegistry:
             return run
 
         progress = (lambda: on_file(written.value)) if on_file is not None else None
-        rendered = run_tasks_forked(len(tasks), start, workers, progress)
-        by_task = {order[position]: result for position, result in enumerate(rendered)}
+        costs = [early[index].cost / parts for index, _, parts in tasks]
+        rendered = run_tasks_forked(len(tasks), start, workers, progress, costs)
         directory = {key: list(entries) for key, entries in base_directory.items()}
         sections = []
-        for task, (index, _, _) in enumerate(tasks):  # module order, then shard order
-            result = by_task[task]
+        for result, (index, _, _) in zip(rendered, tasks, strict=True):  # module, then shard
             site.files += result.files
             site.bytes += result.bytes
             _merge(directory, result.directory_entries)
