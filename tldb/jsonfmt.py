@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -207,6 +208,37 @@ def dumps_pretty(value: Any) -> str:
 def dumps_pretty_bytes(value: Any) -> bytes:
     """dumps_pretty, as UTF-8 bytes (for files written as they are)."""
     return _dumps_bytes(value, _PRETTY)
+
+
+#: Elements formatted per orjson call in pretty_array: few calls, small batches in memory.
+ARRAY_BATCH = 512
+
+
+def pretty_array(items: Iterable[Any], sort_keys: bool = True) -> Iterator[bytes]:
+    """A pretty JSON array (serde_json's layout), written a batch of elements at a time.
+
+    orjson indents a list's elements exactly as they sit in the whole array, so each batch is
+    dumped as a list and its brackets are cut; the whole list is never in memory. Keys are
+    sorted as dumps_pretty sorts them, or with sort_keys=False kept in the order written
+    (tlparse's struct field order).
+    """
+
+    def dump(batch: list[Any]) -> bytes:
+        if sort_keys:
+            return _dumps_bytes(batch, _PRETTY)
+        return orjson.dumps(batch, option=orjson.OPT_INDENT_2)
+
+    batch: list[Any] = []
+    started = False
+    for item in items:
+        batch.append(item)
+        if len(batch) >= ARRAY_BATCH:
+            yield (b",\n" if started else b"[\n") + dump(batch)[2:-2]
+            started, batch = True, []
+    if batch:
+        yield (b",\n" if started else b"[\n") + dump(batch)[2:-2]
+        started = True
+    yield b"\n]" if started else b"[]"
 
 
 def format_float(x: float) -> str:

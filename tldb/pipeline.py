@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import operator
 import os
 import pickle
@@ -107,8 +108,6 @@ class PipelinedReader:
         self.strings: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[Record]:
-        import multiprocessing
-
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_produce, args=(self._path, send, receive), daemon=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tldb.errors import OutputExistsError, TldbError
-from tldb.parallel import can_fork
 from tldb.paths import confined, safe_relpath
 
 
@@ -52,25 +50,17 @@ def _nothing() -> None:
 
 
 def _remove_in_background(folder: Path) -> Callable[[], None]:
-    """Delete folder in another process; return the function that waits for it.
-
-    `rm -rf` where there is one (a few MB, where a forked Python would hold as much memory
-    as this process), else a forked Python, else here and now.
-    """
+    """Delete folder with `rm -rf` in the background (a few MB, where a forked Python would
+    hold as much memory as this process); return the function that waits for it. Without an
+    `rm` (Windows), delete it here and now."""
     rm = shutil.which("rm")
-    if rm is not None:
-        remover = subprocess.Popen(
-            [rm, "-rf", "--", str(folder)], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        return lambda: _finish_removal(remover.wait(), folder)
-    if can_fork():
-        process = multiprocessing.get_context("fork").Process(
-            target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}
-        )
-        process.start()
-        return process.join
-    shutil.rmtree(folder, ignore_errors=True)
-    return _nothing
+    if rm is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return _nothing
+    remover = subprocess.Popen(
+        [rm, "-rf", "--", str(folder)], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return lambda: _finish_removal(remover.wait(), folder)
 
 
 def _finish_removal(status: int, folder: Path) -> None:

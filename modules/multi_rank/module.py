@@ -11,7 +11,7 @@ folders in name order, never in a file system's listing order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,15 +29,6 @@ PARITY_DESCRIPTION = (
 )
 #: Above this many ranks, the rank links are folded into blocks of this size.
 RANK_BLOCK = 64
-
-
-def _pretty_array(items: Iterable[object], dump: Callable[[object], str]) -> Iterator[str]:
-    """A pretty JSON array written item by item, never whole in memory."""
-    first = True
-    for item in items:
-        yield ("[\n  " if first else ",\n  ") + dump(item).replace("\n", "\n  ")
-        first = False
-    yield "[]" if first else "\n]"
 
 
 def _in_order(value: object) -> str:
@@ -175,23 +166,26 @@ class MultiRank(Module):
     def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
         if landing.has_chromium:
             events = self._chromium_events(ctx)
-            yield "chromium_events.json", _pretty_array(events, jsonfmt.dumps_pretty)
+            yield "chromium_events.json", jsonfmt.pretty_array(events)
         if landing.has_runtime:
-            yield "runtime_estimations.json", _pretty_array(self._estimates(ctx), _in_order)
+            yield (
+                "runtime_estimations.json",
+                jsonfmt.pretty_array(self._estimates(ctx), sort_keys=False),
+            )
             yield (
                 "chromium_trace_with_runtime.json",
-                _pretty_array(self._runtime_trace(ctx), jsonfmt.dumps_pretty),
+                jsonfmt.pretty_array(self._runtime_trace(ctx)),
             )
         if landing.has_schedules:
             yield (
                 "collective_schedules.json",
-                _pretty_array(
+                jsonfmt.pretty_array(
                     (
                         {"rank": rank, "graph": folder, "ops": ops}
                         for rank, folder, ops in src.schedules(ctx, None)
                         if ops
                     ),
-                    _in_order,
+                    sort_keys=False,
                 ),
             )
         yield from self._collectives_parity(ctx, landing.ranks)
