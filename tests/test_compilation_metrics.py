@@ -1,9 +1,11 @@
 """Compilation metrics pages, failures_and_restarts.html and the index's failures section.
 
-Ports tlparse's conformance tests 1 to 7 as CLI tests, compares the pages with the reference on
-the corpus and on generated logs (output-file snapshot quirk, stack lookup, tables shown once,
-times shown only when non-zero), and covers what tldb does where tlparse aborts (a failure type
-without a reason) or lets log text through unescaped.
+Ports tlparse's conformance tests 1 to 7 as CLI tests (extended: they read tlparse's inputs),
+compares the pages with the reference line for line (whole lines, in order, and every link) on
+the in-repo torch 2.13 logs, on tlparse's inputs (extended) and on a generated log (output-file
+snapshot quirk, stack lookup, tables shown once, times shown only when non-zero), and covers
+what tldb does where tlparse aborts (a failure type without a reason) or lets log text through
+unescaped.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_tldb
+from conftest import data_path, run_tldb
+from tlparse_parity import compare_trees, html_lines, page_links
+from torch213_log import envelopes
 
 INPUTS = "tlparse-tests/inputs"
 PAGES = re.compile(r"(bwd_|aot_autograd_backward_)?compilation_metrics_\d+\.html$|failures_and")
+METRICS_KINDS = (
+    "compilation_metrics",
+    "bwd_compilation_metrics",
+    "aot_autograd_backward_compilation_metrics",
+)
+FAILURES_TITLE = "Failures and Restarts"
 
 
 def report(log: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -106,6 +116,7 @@ CONFORMANCE = {
 }
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("name", CONFORMANCE)
 def test_conformance(corpus, tmp_path, name):
     log, strict, prefixes = CONFORMANCE[name]
@@ -117,24 +128,41 @@ def test_conformance(corpus, tmp_path, name):
         assert any(f.startswith(prefix) for f in files), prefix
 
 
-def page_lines(parity_tool, page: Path) -> list[str]:
-    return parity_tool.html_lines(page)
+def expected_lines(rel: str, theirs: list[str]) -> list[str]:
+    """The text lines tldb's page must have: tlparse's, every one, whole and in order.
+
+    The only difference is on failures_and_restarts.html, where tlparse has a <title> but no
+    heading and tldb adds an <h1> with the same words below the title.
+    """
+    if rel == "failures_and_restarts.html":
+        assert theirs[:1] == [FAILURES_TITLE], rel
+        return [FAILURES_TITLE, FAILURES_TITLE, *theirs[1:]]
+    return theirs
 
 
-def assert_pages_carry_reference_text(parity_tool, ref: Path, ours: Path) -> int:
-    """Every metrics/failures page tlparse wrote exists and shows all of tlparse's text lines."""
+def assert_pages_match_reference(ref: Path, ours: Path) -> int:
+    """Every metrics/failures page tlparse wrote exists in tldb's tree with exactly tlparse's
+    text lines (a line compared whole: `Guard Count: 9` is not `Guard Count: 97`) and links.
+    Returns the number of pages compared."""
     checked = 0
     for page in sorted(ref.rglob("*.html")):
         rel = page.relative_to(ref).as_posix()
         if not PAGES.search(rel):
             continue
-        mine = "\n".join(page_lines(parity_tool, ours / rel))
-        missing = [line for line in page_lines(parity_tool, page) if line not in mine]
-        assert missing == [], rel
+        assert html_lines(ours / rel) == expected_lines(rel, html_lines(page)), rel
+        assert page_links(ours / rel) == page_links(page), rel
         checked += 1
     return checked
 
 
+def metrics_pages(name: str) -> int:
+    """tlparse writes one page per (bwd_/aot_autograd_backward_)compilation_metrics envelope,
+    plus failures_and_restarts.html: counted from the log with plain json."""
+    kinds = [kind for kind, _, _ in envelopes(name)]
+    return sum(kinds.count(k) for k in METRICS_KINDS) + 1
+
+
+@pytest.mark.extended
 @pytest.mark.parametrize(
     ("log", "flags"),
     [
@@ -143,16 +171,29 @@ def assert_pages_carry_reference_text(parity_tool, ref: Path, ours: Path) -> int
         (f"{INPUTS}/simple.log", ()),
         (f"{INPUTS}/simple.log", ("--plain-text",)),
         (f"{INPUTS}/cache_hit_miss.log", ()),
-        ("torch213/a_mlp/dedicated_log_torch_trace__grk9d7l.log", ()),
-        ("torch213/g_2ranks/dedicated_log_torch_trace_rank_1_c51nhzd7.log", ()),
     ],
 )
-def test_corpus_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path, log, flags):
+def test_corpus_pages_match_tlparse(corpus, oracle, tmp_path, log, flags):
+    """tlparse's own test inputs (its conformance logs)."""
     assert report(corpus / log, tmp_path / "out", *flags).returncode == 0
     assert reference(oracle, corpus / log, tmp_path / "ref", *flags).returncode == 0
-    assert assert_pages_carry_reference_text(parity_tool, tmp_path / "ref", tmp_path / "out") >= 2
-    comparison = parity_tool.compare(tmp_path / "ref", tmp_path / "out")
-    assert comparison["missing"] == []
+    assert assert_pages_match_reference(tmp_path / "ref", tmp_path / "out") >= 2
+    assert compare_trees(tmp_path / "ref", tmp_path / "out").missing == []
+
+
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [("dynamo", ()), ("dynamo", ("--plain-text",)), ("cache_1", ()), ("regional", ())],
+)
+def test_torch213_pages_match_tlparse(oracle, tmp_path, name, flags):
+    """Real torch 2.13 logs: a restart, a failed compile (fullgraph graph break), a backward
+    pass with its bwd_compilation_metrics, Inductor compiles missing the caches."""
+    log = data_path(f"torch213/{name}.log")
+    assert report(log, tmp_path / "out", *flags).returncode == 0
+    assert reference(oracle, log, tmp_path / "ref", *flags).returncode == 0
+    checked = assert_pages_match_reference(tmp_path / "ref", tmp_path / "out")
+    assert checked == metrics_pages(name)
+    assert compare_trees(tmp_path / "ref", tmp_path / "out").missing == []
 
 
 def quirks_log(log_writer, path: Path) -> Path:
@@ -214,47 +255,93 @@ def quirks_log(log_writer, path: Path) -> Path:
     return w.write(path)
 
 
-def test_generated_pages_match_tlparse(oracle, parity_tool, log_writer, tmp_path):
+def test_generated_pages_match_tlparse(oracle, log_writer, tmp_path):
     log = quirks_log(log_writer, tmp_path / "q.log")
     assert report(log, tmp_path / "out").returncode == 0
     assert reference(oracle, log, tmp_path / "ref").returncode == 0
-    assert assert_pages_carry_reference_text(parity_tool, tmp_path / "ref", tmp_path / "out") == 7
-    assert parity_tool.compare(tmp_path / "ref", tmp_path / "out")["missing"] == []
+    assert assert_pages_match_reference(tmp_path / "ref", tmp_path / "out") == 7
+    assert compare_trees(tmp_path / "ref", tmp_path / "out").missing == []
+
+
+def metric(lines: list[str], label: str) -> str:
+    """The value line shown after a timing label and its `[?]` help marker."""
+    at = lines.index(label)
+    assert lines[at + 1] == "[?]", label
+    return lines[at + 2]
 
 
 def test_generated_pages_content(log_writer, tmp_path):
+    """The quirks of quirks_log, with the values written down by hand (whole lines)."""
     out = tmp_path / "out"
     assert report(quirks_log(log_writer, tmp_path / "q.log"), out).returncode == 0
-    no_attempt = (out / "-_0_0_-/compilation_metrics_1.html").read_text()
+    no_attempt = out / "-_0_0_-/compilation_metrics_1.html"
     assert (
         '<a href="-_0_0_-/dynamo_output_graph_0.txt">dynamo_output_graph_0.txt</a> (0)'
-        in no_attempt
+        in no_attempt.read_text()
     )
-    assert "<details>" not in no_attempt  # its dynamo_start had no attempt: no stack
-    restart = (out / "-_1_0_1/compilation_metrics_2.html").read_text()
-    assert "in g<br>" in restart and "s0" in restart and "L[&#39;y&#39;]<br>" in restart
-    assert "Eq(s0, 3)" in restart and "never_shown" not in restart
-    assert ": 2.0</p>" in restart and "Backend" in restart and ": 0.0</p>" in restart
-    assert "Inductor <abbr" not in restart and "Code Gen Time: 1e-6" in restart
-    assert ": 1.2345678901234568e16</p>" in restart
-    second = (out / "-_1_0_0/compilation_metrics_3.html").read_text()
-    assert "in g<br>" in second and "Eq(s0, 3)" not in second and "<td>s0</td>" not in second
-    failed = (out / "-_2_0_0/compilation_metrics_7.html").read_text()
+    assert "<details>" not in no_attempt.read_text()  # its dynamo_start had no attempt: no stack
+    assert "Graph Ops: 1" in html_lines(no_attempt)
+    restart = html_lines(out / "-_1_0_1/compilation_metrics_2.html")
+    assert restart[1] == "Compilation Info for [1/0_1]"
+    assert restart[7:9] == ["/src/model.py:6 in g", "g()"]  # the [1/0] stack
+    assert {"s0", "L['x'].size()[0]", "L['y']", "3", "Eq(s0, 3)"} <= set(restart)
+    assert not any("never_shown" in line for line in restart)
+    assert metric(restart, "Entire Frame") == ": 2.0"
+    assert metric(restart, "Backend") == ": 0.0"
+    assert metric(restart, "Dynamo Time Before Restart") == ": 1.2345678901234568e16"
+    assert "Code Gen Time: 1e-6" in restart
+    assert not any(line.startswith("Inductor") for line in restart)  # 0.0: not shown
+    assert restart[restart.index("Restart Reasons:") + 1] == "graph break in g"
+    second = html_lines(out / "-_1_0_0/compilation_metrics_3.html")
+    assert second[7:9] == ["/src/model.py:6 in g", "g()"]
+    assert "Graph Ops: 2" in second
+    assert "Eq(s0, 3)" not in second and "s0" not in second  # the attempt-0 tables: once
+    failed_page = out / "-_2_0_0/compilation_metrics_7.html"
+    failed = failed_page.read_text()
     assert '<a href="-_2_0_0/example.comrun1"></a> (4)' in failed
     assert '<a href="-_2_0_0/nestedname_5.txt">nestedname_5.txt</a> (5)' in failed
     assert '<a href="-_2_0_0/gen.py.html">gen.py.html</a> (6)' in failed
-    assert "/src/model.py:3 in forward" in failed and "mylib::ok" in failed
-    assert "mylib::bad" in failed and "line 12" in failed
-    failures = (out / "failures_and_restarts.html").read_text()
-    assert failures.count("RestartAnalysis") == 1 and "/src/model.py:12" in failures
+    lines = html_lines(failed_page)
+    assert lines[2:4] == ["Stack", "/src/model.py:3 in forward"]
+    at = lines.index("Failure Exception:")
+    assert lines[at : at + 7] == [
+        "Failure Exception:",
+        "Unsupported",
+        "Failure Reason:",
+        "cannot trace",
+        "In file",
+        "/src/model.py",
+        ", line 12",
+    ]
+    assert lines[lines.index("Compliant Custom Ops:") + 1] == "mylib::ok"
+    assert lines[lines.index("Non-Compliant Custom Ops:") + 1] == "mylib::bad"
+    failures = html_lines(out / "failures_and_restarts.html")
+    assert failures[6:] == [
+        "[1/0_1]",
+        "RestartAnalysis",
+        "graph break in g",
+        "Not availble for restarts(yet)!",
+        "[2/0]",
+        "Unsupported",
+        "cannot trace",
+        "/src/model.py:12",
+    ]
     index = (out / "index.html").read_text()
     assert "2 restart(s) and/or compilation failure(s)" in index
 
 
-def test_no_failures_still_writes_the_table(corpus, tmp_path):
+def test_no_failures_still_writes_the_table(tmp_path):
+    """cache_1.log: two Inductor compiles, neither failed nor restarted."""
     out = tmp_path / "out"
-    assert report(corpus / INPUTS / "simple.log", out).returncode == 0
-    assert "Failure Description" in (out / "failures_and_restarts.html").read_text()
+    assert report(data_path("torch213/cache_1.log"), out).returncode == 0
+    assert html_lines(out / "failures_and_restarts.html") == [
+        FAILURES_TITLE,
+        FAILURES_TITLE,
+        "Compile Id",
+        "Failure Type",
+        "Failure Description",
+        "Failure Source (compilation failures only)",
+    ]
     assert "Failures and Restarts" not in (out / "index.html").read_text()
 
 
@@ -265,11 +352,18 @@ def test_failure_type_without_reason(oracle, log_writer, tmp_path):
     out = tmp_path / "out"
     result = report(log, out)
     assert result.returncode == 0, result.stderr
-    page = (out / "-_0_0_0/compilation_metrics_0.html").read_text()
-    assert "BackendCompilerFailed" in page and "no fail_reason" in page
-    failures = (out / "failures_and_restarts.html").read_text()
-    assert "<pre>BackendCompilerFailed</pre>" in failures and "no fail_reason" in failures
-    assert "N/A:0" in failures
+    no_reason = "(the log gives a failure type but no fail_reason)"
+    page = html_lines(out / "-_0_0_0/compilation_metrics_0.html")
+    at = page.index("Failure Exception:")
+    assert page[at : at + 4] == [
+        "Failure Exception:",
+        "BackendCompilerFailed",
+        "Failure Reason:",
+        no_reason,
+    ]
+    failures = html_lines(out / "failures_and_restarts.html")
+    assert failures[6:] == ["[0/0]", "BackendCompilerFailed", no_reason, "N/A:0"]
+    assert "<pre>BackendCompilerFailed</pre>" in (out / "failures_and_restarts.html").read_text()
     assert "1 restart(s) and/or compilation failure(s)" in (out / "index.html").read_text()
     assert reference(oracle, log, tmp_path / "ref").returncode != 0
 
