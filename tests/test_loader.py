@@ -1,4 +1,5 @@
-"""The database is lossless: every envelope line is a row and the log can be rebuilt exactly."""
+"""The database is lossless: every envelope line is a row and the log can be rebuilt exactly;
+a load killed midway leaves no database that looks complete."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import corpus_logs, log_id
+from conftest import DATA, corpus_logs, data_path, log_id
 
 from tldb import db as dbmod
 from tldb import pipeline
+from tldb.errors import TldbError
 from tldb.loader import build_database
 from tldb.reader import GLOG
 from tldb.rebuild import log_bytes
@@ -29,9 +32,7 @@ def envelope_lines(path) -> int:
     return count
 
 
-@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
-def test_corpus_log_is_stored_losslessly(path, tmp_path):
-    target = tmp_path / "t.db"
+def assert_lossless(path: Path, target: Path) -> None:
     build_database([path], target)
     db = dbmod.open_readonly(target)
     rows = db.conn.execute("SELECT count(*) FROM envelopes").fetchone()[0]
@@ -39,6 +40,26 @@ def test_corpus_log_is_stored_losslessly(path, tmp_path):
     assert b"".join(log_bytes(db, 1)) == path.read_bytes()
     for text, md5 in db.conn.execute("SELECT text, md5 FROM payloads"):
         assert hashlib.md5(text.encode()).hexdigest() == md5
+
+
+def fixture_logs() -> list[str]:
+    """Every log of tests/data, as the names data_path takes (`x.log` for `x.log.gz`)."""
+    names = set()
+    for path in DATA.rglob("*"):
+        if path.is_file() and (path.name.endswith(".log") or path.name.endswith(".log.gz")):
+            names.add(path.relative_to(DATA).as_posix().removesuffix(".gz"))
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", fixture_logs())
+def test_fixture_log_is_stored_losslessly(name, tmp_path):
+    assert_lossless(data_path(name), tmp_path / "t.db")
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
+def test_corpus_log_is_stored_losslessly(path, tmp_path):
+    assert_lossless(path, tmp_path / "t.db")
 
 
 def _dump(path) -> list:
@@ -51,52 +72,160 @@ def _dump(path) -> list:
     ]
 
 
-def test_reloading_gives_the_same_database(corpus, tmp_path):
-    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+def test_reloading_gives_the_same_database(tmp_path):
+    log = data_path("torch213/dynamo.log")
     build_database([log], tmp_path / "a.db")
     build_database([log], tmp_path / "a.db")
     build_database([log], tmp_path / "b.db")
     assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
 
 
-def _processes_reading(path) -> list[int]:
-    """Live processes with path on their command line (zombies do not count)."""
+def _children(pid: int) -> list[int]:
+    """Live child processes of pid (zombies do not count)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
             with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
+                fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if str(path).encode() in cmdline and state != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry))
     return found
 
 
-def test_killed_load_leaves_no_database(corpus, tmp_path):
-    """SIGKILL mid-load: the target never appears half-written; a re-run succeeds."""
-    big = tmp_path / "big.log"
-    unit = (corpus / "tlparse-tests" / "inputs" / "cache_hit_miss.log").read_bytes()
-    big.write_bytes(unit * 40)
-    assert big.stat().st_size >= pipeline.MIN_PIPELINE_BYTES  # the reader process is tested too
+def _state(pid: int) -> str | None:
+    """The process state letter (R, S, T, Z...), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _wait_for(condition, what: str, seconds: float = 60) -> None:
+    """Poll until condition() holds; fail naming `what` after `seconds` (a hang, not a race)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.002)
+
+
+def assert_nothing_looks_complete(folder: Path) -> None:
+    """No database under folder opens as a finished load."""
+    for path in folder.rglob("*"):
+        if path.is_file() and dbmod.is_database(path):
+            with pytest.raises(TldbError):
+                dbmod.open_readonly(path).conn.close()
+
+
+#: `tldb load LOG --db DB` whose log stream comes from FIFO (LOG itself is only stat'ed):
+#: only the reading is replaced, the database is written by the real loader.
+FIFO_DRIVER = """
+import sys
+from tldb import pipeline
+from tldb.cli import cli
+
+fifo, log, target = sys.argv[1:]
+pipeline.open_log = lambda path: open(fifo, "rb")
+cli(["load", log, "--db", target])
+"""
+
+
+def _write_into_fifo(fifo: Path, data: bytes, proc: subprocess.Popen) -> int:
+    """Write data into the FIFO once the load opens it; returns the open descriptor when the
+    load has taken all but what the pipe buffers. The FIFO stays open: the load never sees
+    the end of its log."""
+    fd = None
+
+    def opened() -> bool:
+        nonlocal fd
+        assert proc.poll() is None, "the load ended before opening its log"
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            return False
+        return True
+
+    _wait_for(opened, "the load to open its log")
+    os.set_blocking(fd, True)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return fd
+
+
+def test_load_killed_midway_leaves_no_database(tmp_path):
+    """SIGKILL while the log is being read (deterministic: the log is a FIFO whose end never
+    comes): the target never appears, and what is left is not a complete-looking database."""
+    unit = data_path("torch213/cache_1.log").read_bytes()
+    log = tmp_path / "log.log"
+    log.write_bytes(unit * 5)  # several of the reader's 2 MiB chunks
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
     target = tmp_path / "k.db"
-    proc = subprocess.Popen([sys.executable, "-m", "tldb", "load", str(big), "--db", str(target)])
-    time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Its reader process (a big log is read in a second one) must not outlive it.
-    deadline = time.monotonic() + 10
-    while _processes_reading(big) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _processes_reading(big)
-    if target.exists():  # the load won the race: it must then be complete
-        dbmod.open_readonly(target).conn.close()
-    build_database([big], target)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIFO_DRIVER, str(fifo), str(log), str(target)],
+        stderr=subprocess.PIPE,
+    )
+    fd = None
+    try:
+        fd = _write_into_fifo(fifo, log.read_bytes()[:-100], proc)
+        building = list(tmp_path.glob(".k.db.tmp-*"))
+        assert len(building) == 1  # the load is at work in its temporary file
+        assert not target.exists()
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if fd is not None:
+            os.close(fd)
+    assert not target.exists()
+    assert_nothing_looks_complete(tmp_path)
+    build_database([log], target)  # a re-run succeeds beside the leftover
     assert dbmod.open_readonly(target).conn.execute("SELECT count(*) FROM logs").fetchone()[0] == 1
+
+
+def test_killed_pipelined_load_leaves_no_process_behind(tmp_path):
+    """A big log is read by a second process. Stop that reader as soon as it exists: the load
+    then cannot finish (it waits for the reader's records). Kill the load: the reader, let go
+    on again, must die of it, and nothing looks like a complete database."""
+    unit = data_path("torch213/cache_1.log").read_bytes()
+    big = tmp_path / "big.log"
+    big.write_bytes(unit * (pipeline.MIN_PIPELINE_BYTES // len(unit) + 1))
+    assert big.stat().st_size >= pipeline.MIN_PIPELINE_BYTES
+    target = tmp_path / "k.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tldb", "load", str(big), "--db", str(target)],
+        stderr=subprocess.PIPE,
+    )
+    reader: list[int] = []
+
+    def reader_started() -> bool:
+        assert proc.poll() is None, "the load ended before its reader process was seen"
+        reader.extend(_children(proc.pid))
+        return bool(reader)
+
+    try:
+        _wait_for(reader_started, "the reader process")
+        os.kill(reader[0], signal.SIGSTOP)
+        _wait_for(lambda: _state(reader[0]) == "T", "the reader to stop")
+        assert not target.exists() and proc.poll() is None  # stopped before the load finished
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+        os.kill(reader[0], signal.SIGCONT)
+        _wait_for(lambda: _state(reader[0]) in (None, "Z"), "the reader to end")
+    finally:
+        for pid in [*reader, proc.pid]:
+            if _state(pid) not in (None, "Z"):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    assert not target.exists()
+    assert_nothing_looks_complete(tmp_path)
 
 
 def test_odd_bytes_rebuild_exactly(tmp_path, log_writer):
