@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_tldb
+from conftest import data_path, run_tldb
 
 from tldb.errors import TldbError
 from tldb.parallel import run_tasks_forked
@@ -22,9 +22,9 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("case", ["comp_metrics.log", "chromium_events.log"])
-def test_jobs_do_not_change_the_report(corpus, tmp_path, case):
-    log = corpus / "tlparse-tests" / "inputs" / case
+@pytest.mark.parametrize("name", ["dynamo", "cache_1"])
+def test_jobs_do_not_change_the_report(tmp_path, name):
+    log = data_path(f"torch213/{name}.log")
     one, three = tmp_path / "one", tmp_path / "three"
     for out, jobs in ((one, "1"), (three, "3")):
         result = run_tldb("report", str(log), "-o", str(out), "--no-browser", "-j", jobs)
@@ -64,28 +64,49 @@ def test_a_worker_error_is_raised_in_the_caller():
         run_tasks_forked(4, _fails_in_child, jobs=2)
 
 
+#: A module that fails only in a worker process. It is imported by the report's own process
+#: before the workers fork, so PARENT is that process. Its two parts are the costliest tasks,
+#: so each process's first task is one of them: the report's own process, given a part, holds
+#: it until a worker has taken the other part (and failed), so a worker always fails.
 BROKEN_MODULE = textwrap.dedent(
     """
-    from tldb.module_api import Module
+    import os
+    import time
+    from pathlib import Path
+
+    from tldb.module_api import Module, ModuleOutput
+
+    PARENT = os.getpid()
+    MARKER = Path({marker!r})
 
     class Broken(Module):
         id = "broken"
         name = "Broken"
-        cost = 9  # starts first, in whichever process takes it
+        cost = 1000
+        shards = 2
 
         def render(self, ctx):
-            raise RuntimeError("broken module: " + str(ctx.db.conn.execute("SELECT 42").fetchone()[0]))
+            if os.getpid() == PARENT:
+                deadline = time.monotonic() + 60
+                while not MARKER.exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                return ModuleOutput()
+            MARKER.touch()
+            answer = ctx.db.conn.execute("SELECT 42").fetchone()[0]
+            raise RuntimeError(f"broken module in worker: {{answer}}")
 
     MODULE = Broken()
     """
 )
 
 
-def test_a_failing_module_in_a_worker_fails_the_report(corpus, tmp_path):
+def test_a_failing_module_in_a_worker_fails_the_report(tmp_path, log_writer):
     folder = tmp_path / "extra" / "broken"
     folder.mkdir(parents=True)
-    (folder / "module.py").write_text(BROKEN_MODULE)
-    log = corpus / "tlparse-tests" / "inputs" / "simple.log"
+    marker = tmp_path / "a-worker-ran-it"
+    (folder / "module.py").write_text(BROKEN_MODULE.format(marker=str(marker)))
+    log_writer.add({"dynamo_start": {}, "frame_id": 0, "frame_compile_id": 0, "attempt": 0})
+    log = log_writer.write(tmp_path / "small.log")
     result = run_tldb(
         "report",
         str(log),
@@ -97,9 +118,11 @@ def test_a_failing_module_in_a_worker_fails_the_report(corpus, tmp_path):
         "--module-path",
         str(tmp_path / "extra"),
     )
+    assert marker.exists()  # a worker ran the module
     assert result.returncode != 0
-    # The module could query the database and its error reached the command's output.
-    assert "broken module: 42" in result.stderr
+    # The module could query the database in its worker and its error reached the output.
+    assert "broken module in worker: 42" in result.stderr
+    assert "raised in a worker process" in result.stderr
 
 
 def test_files_written_twice_keep_the_later_content_with_any_jobs(tmp_path, log_writer):
