@@ -96,6 +96,17 @@ def data_path(relative: str) -> Path:
     raise FileNotFoundError(f"no fixture {relative} under {DATA}")
 
 
+def data_logs() -> list[str]:
+    """Every log of tests/data, by the name data_path takes (`x.log` for `x.log.gz`), so tests
+    that hold for any log run on all of them, including logs added later."""
+    names = set()
+    for path in DATA.rglob("*"):
+        relative = path.relative_to(DATA).as_posix()
+        if path.is_file() and relative.endswith((".log", ".log.gz")):
+            names.add(relative.removesuffix(".gz"))
+    return sorted(names)
+
+
 def data_cases() -> list[dict]:
     """The in-repo parity cases (tests/data/cases.json): name, input, flags."""
     return json.loads((DATA / "cases.json").read_text(encoding="utf-8"))

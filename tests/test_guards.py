@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import run_tldb
 
 COMP_METRICS = "tlparse-tests/inputs/comp_metrics.log"
-GUARD_PAGES = [
+CORPUS_GUARD_PAGES = [
     "-_0_0_1/dynamo_guards_1.html",
     "-_1_0_1/dynamo_guards_4.html",
     "-_2_0_0/dynamo_guards_7.html",
@@ -20,26 +23,86 @@ def report(log: Path, out: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_guard_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path):
-    report(corpus / COMP_METRICS, tmp_path / "out")
+def guard(code: str, **extra) -> dict:
+    return {"code": code, **extra}
+
+
+#: Guards of three compiles as torch writes them: code, with or without stacks (which tlparse
+#: ignores); the second compile id is a restarted attempt.
+GUARDS = [
+    ({"frame_id": 0, "frame_compile_id": 0, "attempt": 0}, [guard("___check_type_id(L['x'], 9)")]),
+    (
+        {"frame_id": 1, "frame_compile_id": 0, "attempt": 1},
+        [
+            guard("hasattr(L['x'], '_dynamo_dynamic_indices') == False"),
+            guard("L['x'].size()[0] == 4", user_stack=[], stack=[]),
+        ],
+    ),
+    (
+        {"frame_id": 2, "frame_compile_id": 0, "attempt": 0},
+        [guard("utils_device.CURRENT_DEVICE == None")],
+    ),
+]
+
+
+def guards_log(log_writer, path: Path) -> tuple[Path, list[str]]:
+    """A log with a graph and a guards list per compile; returns it and the guards payloads."""
+    payloads = []
+    for cid, guards in GUARDS:
+        log_writer.add({"dynamo_output_graph": {}, **cid}, f"graph of {cid['frame_id']}")
+        payloads.append(json.dumps(guards))
+        log_writer.add({"dynamo_guards": {}, **cid}, payloads[-1])
+    return log_writer.write(path), payloads
+
+
+def guard_pages(out: Path) -> list[str]:
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("dynamo_guards_*"))
+
+
+def assert_guard_pages_match_tlparse(oracle, parity_tool, log: Path, tmp_path: Path) -> list[str]:
+    """The same guard pages at the same paths, each with tlparse's lines after tldb's title."""
+    report(log, tmp_path / "out")
     ref = tmp_path / "ref"
     subprocess.run(
-        [*oracle, str(corpus / COMP_METRICS), "-o", str(ref), "--no-browser"],
-        check=True,
-        capture_output=True,
+        [*oracle, str(log), "-o", str(ref), "--no-browser"], check=True, capture_output=True
     )
-    assert (
-        sorted(p.relative_to(ref).as_posix() for p in ref.rglob("dynamo_guards_*")) == GUARD_PAGES
-    )
-    for rel in GUARD_PAGES:
+    pages = guard_pages(ref)
+    assert guard_pages(tmp_path / "out") == pages
+    for rel in pages:
         want = parity_tool.html_lines(ref / rel)
         # the same lines, after the page title tldb adds
         assert parity_tool.html_lines(tmp_path / "out" / rel) == ["Guards", *want]
-        assert len(want) > 2
+        assert len(want) > 1
+    return pages
 
 
-def test_guard_payloads_are_kept_apart(corpus, tmp_path):
-    """tlparse test 3: a guards page is generated, so its payload also goes to payloads/."""
+def test_guard_pages_match_tlparse(oracle, parity_tool, log_writer, tmp_path):
+    log, _ = guards_log(log_writer, tmp_path / "g.log")
+    pages = assert_guard_pages_match_tlparse(oracle, parity_tool, log, tmp_path)
+    assert [p.split("/")[0] for p in pages] == ["-_0_0_0", "-_1_0_1", "-_2_0_0"]
+
+
+def test_guard_payloads_are_kept_apart(log_writer, tmp_path):
+    """tlparse test 3: a guards page is generated, so its payload also goes to payloads/,
+    named by its declared md5 (the graphs are files of their own and do not)."""
+    log, payloads = guards_log(log_writer, tmp_path / "g.log")
+    out = tmp_path / "out"
+    report(log, out)
+    assert sorted(p.name for p in (out / "payloads").iterdir()) == sorted(
+        f"{hashlib.md5(p.encode()).hexdigest()}.txt" for p in payloads
+    )
+
+
+@pytest.mark.extended
+def test_corpus_guard_pages_match_tlparse(corpus, oracle, parity_tool, tmp_path):
+    """tlparse's conformance input: guards of an older torch."""
+    pages = assert_guard_pages_match_tlparse(oracle, parity_tool, corpus / COMP_METRICS, tmp_path)
+    assert pages == CORPUS_GUARD_PAGES
+
+
+@pytest.mark.extended
+def test_corpus_guard_payloads_are_kept_apart(corpus, tmp_path):
+    """tlparse test 3, on its own input and with its literal hashes."""
     out = tmp_path / "out"
     report(corpus / COMP_METRICS, out)
     assert sorted(p.name for p in (out / "payloads").iterdir()) == [

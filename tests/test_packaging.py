@@ -6,10 +6,10 @@ import subprocess
 import sys
 import zipfile
 
-from conftest import ROOT
+from conftest import ROOT, data_path
 
 
-def test_wheel_installs_and_reports_outside_the_checkout(corpus, tmp_path):
+def test_wheel_installs_and_reports_outside_the_checkout(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
@@ -27,7 +27,7 @@ def test_wheel_installs_and_reports_outside_the_checkout(corpus, tmp_path):
         [venv / "bin" / "pip", "install", "-q", str(wheel)], check=True, capture_output=True
     )
     out = tmp_path / "report"
-    log = corpus / "tlparse-tests" / "inputs" / "simple.log"
+    log = data_path("torch213/regional.log")
     result = subprocess.run(
         [venv / "bin" / "tldb", "report", str(log), "-o", str(out), "--no-browser"],
         cwd=tmp_path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import corpus_logs, log_id
+from conftest import corpus_logs, data_logs, data_path, log_id
 from test_robustness import CASES
 
 from tldb import db as dbmod
@@ -36,11 +36,23 @@ def _both_ways(log, tmp_path, monkeypatch) -> tuple[dict, dict]:
     return _tables(tmp_path / "one.db"), _tables(tmp_path / "two.db")
 
 
-@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
-def test_pipelined_load_equals_one_process_load(path, tmp_path, monkeypatch):
-    one, two = _both_ways(path, tmp_path, monkeypatch)
+def _equal_both_ways(log, tmp_path, monkeypatch) -> dict:
+    one, two = _both_ways(log, tmp_path, monkeypatch)
     assert one["logs"]  # the comparison is not vacuous (stats, shape, ranks)
     assert one == two
+    return one
+
+
+@pytest.mark.parametrize("name", data_logs())
+def test_pipelined_load_equals_one_process_load(name, tmp_path, monkeypatch):
+    assert _equal_both_ways(data_path(name), tmp_path, monkeypatch)["envelopes"]
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
+def test_pipelined_load_of_corpus_log(path, tmp_path, monkeypatch):
+    """tlparse's own inputs: old torch versions, corrupted JSON, md5 mismatches."""
+    _equal_both_ways(path, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -72,10 +84,10 @@ def _dies(path, pipe):
     os._exit(3)
 
 
-def test_a_dead_reader_process_is_an_error(corpus, tmp_path, monkeypatch):
+def test_a_dead_reader_process_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "MIN_PIPELINE_BYTES", 0)
     monkeypatch.setattr(pipeline, "_produce", _dies)
-    log = corpus / "tlparse-tests" / "inputs" / "simple.log"
+    log = data_path("torch213/regional.log")
     with pytest.raises(TldbError, match="reader process died"):
         build_database([log], tmp_path / "t.db")
     assert not (tmp_path / "t.db").exists()

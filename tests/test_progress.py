@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import sys
 
+from conftest import data_path
+
 from tldb.progress import byte_progress, count_progress
 
 
@@ -42,7 +44,7 @@ def test_small_jobs_get_no_bar(monkeypatch):
         assert tick is None
 
 
-def test_parallel_render_reports_every_workers_files(corpus, tmp_path):
+def test_parallel_render_reports_every_workers_files(tmp_path):
     """With two workers, the count the progress callback hears reaches every file written."""
     from tldb import db as dbmod
     from tldb.loader import build_database
@@ -50,7 +52,7 @@ def test_parallel_render_reports_every_workers_files(corpus, tmp_path):
     from tldb.registry import ModuleRegistry
     from tldb.report import render_report
 
-    log = corpus / "tlparse-tests" / "inputs" / "comp_metrics.log"
+    log = data_path("torch213/dynamo.log")
     database = tmp_path / "t.db"
     build_database([log], database)
     registry = ModuleRegistry.discover()

@@ -1,4 +1,5 @@
-"""The reader counts exactly what tlparse counts, on every corpus log, and never crashes."""
+"""The reader counts exactly what tlparse counts, on every log of tests/data, on damaged logs
+written here, on every corpus log (extended suite), and never crashes."""
 
 from __future__ import annotations
 
@@ -6,21 +7,55 @@ import re
 import subprocess
 
 import pytest
-from conftest import corpus_logs, log_id
+from conftest import LogWriter, corpus_logs, data_logs, data_path, log_id, run_tldb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_robustness import CASES
 
 from tldb.reader import BAD_JSON, BAD_TYPE, INTERN, OK, OTHER_RANK, Envelope, RawLine, Reader
 
 STATS_LINE = re.compile(r"Stats \{[^}]*\}")
 
 
-@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
-def test_stats_equal_tlparse(path, oracle, tmp_path):
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def damaged_log(path) -> bytes:
+    """What cut, edited and interleaved logs hold, as tlparse's corrupted-JSON input does: a
+    chromium payload with a line deleted, an envelope cut mid-JSON, a line without a glog
+    prefix, a blank line inside a payload, guards that are not JSON, an unknown kind, a
+    field of the wrong type, another rank's envelope and the string table."""
+    writer = LogWriter()
+    writer.add({"str": ["/src/model.py", 0]})
+    writer.add({"dynamo_start": {"stack": []}, "frame_id": 0, "frame_compile_id": 0, "attempt": 0})
+    writer.add({"chromium_event": {}}, '{"name": "a",\n "ph": "B",\n "ts": 1.5}')
+    del writer.lines[-2]  # the payload's middle line: its md5 no longer matches
+    writer.raw('V0516 11:47:27.901000 1234 torch/_dynamo/x.py:1] {"chromium_event": {"na')
+    writer.raw("Traceback (most recent call last):")
+    writer.add({"artifact": {"name": "a", "encoding": "string"}}, "x\ny")
+    writer.lines.insert(len(writer.lines) - 1, "")
+    writer.add({"dynamo_guards": {}, "frame_id": 0, "frame_compile_id": 0}, "not json")
+    writer.add({"brand_new_kind": {}, "frame_id": 0, "frame_compile_id": 0, "attempt": 0})
+    writer.add({"compilation_metrics": {"graph_op_count": "many"}, "frame_id": 0})
+    writer.add({"chromium_event": {}, "rank": 0})
+    writer.add({"chromium_event": {}, "rank": 1})
+    return writer.write(path).read_bytes()
+
+
+def _stats_of(path) -> str:
     with path.open("rb") as stream:
         reader = Reader(stream)
         for _ in reader:
             pass
+    return reader.stats.tlparse_line()
+
+
+def _tlparse_stats(path, oracle, tmp_path) -> str:
     reference = subprocess.run(
         [*oracle, str(path), "-o", str(tmp_path / "ref"), "--overwrite", "--no-browser"],
         capture_output=True,
@@ -28,7 +63,46 @@ def test_stats_equal_tlparse(path, oracle, tmp_path):
     )
     expected = STATS_LINE.search(reference.stderr)
     assert expected is not None, reference.stderr
-    assert reader.stats.tlparse_line() == expected.group(0)
+    return expected.group(0)
+
+
+def _assert_stats_equal_tlparse(path, oracle, tmp_path) -> None:
+    assert _stats_of(path) == _tlparse_stats(path, oracle, tmp_path)
+
+
+@pytest.mark.parametrize("name", data_logs())
+def test_stats_equal_tlparse(name, oracle, tmp_path):
+    _assert_stats_equal_tlparse(data_path(name), oracle, tmp_path)
+
+
+def test_stats_of_a_damaged_log_equal_tlparse(oracle, tmp_path):
+    """The reader's counts, and the whole load's (the guards parser counts its failures)."""
+    log = tmp_path / "damaged.log"
+    damaged_log(log)
+    expected = _tlparse_stats(log, oracle, tmp_path)
+    assert "fail_payload_md5: 1" in expected and "fail_dynamo_guards_json: 1" in expected
+    assert _stats_of(log) == expected.replace(" fail_dynamo_guards_json: 1,", "")
+    loaded = run_tldb("load", str(log), "--db", str(tmp_path / "t.db"))
+    assert loaded.returncode == 0, loaded.stderr
+    assert STATS_LINE.search(loaded.stderr).group(0) == expected
+
+
+#: Damaged inputs of the robustness tests whose lines are all UTF-8: tlparse drops undecodable
+#: lines uncounted and then aborts, where tldb keeps them (README, differences from tlparse).
+DAMAGED_UTF8 = sorted(name for name, data in CASES.items() if _is_utf8(data))
+
+
+@pytest.mark.parametrize("name", DAMAGED_UTF8)
+def test_stats_of_malformed_input_equal_tlparse(name, oracle, tmp_path):
+    log = tmp_path / f"{name}.log"
+    log.write_bytes(CASES[name])
+    _assert_stats_equal_tlparse(log, oracle, tmp_path)
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("path", corpus_logs(), ids=log_id)
+def test_stats_of_corpus_log_equal_tlparse(path, oracle, tmp_path):
+    _assert_stats_equal_tlparse(path, oracle, tmp_path)
 
 
 def _read(path):
@@ -106,21 +180,15 @@ def test_invalid_utf8_is_counted_not_fatal(tmp_path):
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
-def test_chunk_boundaries_do_not_matter(corpus, monkeypatch, chunk):
+def test_chunk_boundaries_do_not_matter(tmp_path, monkeypatch, chunk):
     """Payload blocks and lines cut by read boundaries parse exactly as when read whole."""
     import tldb.reader as reader_module
 
-    logs = [
-        corpus / "tlparse-tests" / "inputs" / name
-        for name in ("chromium_events.log", "export.log", "simple_corrupted_json.log")
-    ]
-    logs.append(
-        corpus
-        / "tlparse-tests"
-        / "inputs"
-        / "multi_rank_logs"
-        / "dedicated_log_torch_trace_rank_2.log"
-    )
+    damaged = tmp_path / "damaged.log"
+    crlf = tmp_path / "crlf.log"
+    crlf.write_bytes(damaged_log(damaged).replace(b"\n", b"\r\n"))
+    logs = [damaged, crlf]
+    logs += [data_path(f"torch213/{name}.log") for name in ("export", "draft_export", "regional")]
     for log in logs:
         whole_reader, whole = _read(log)
         monkeypatch.setattr(reader_module, "CHUNK", chunk)
