@@ -14,7 +14,11 @@ from tldb.module_api import ReportConfig
 
 
 class _Group(click.Group):
-    """Turn tldb errors into one line on stderr and exit status 1, never a traceback."""
+    """Turn tldb errors into one line on stderr and exit status 1, never a traceback.
+
+    Log arguments are `click.Path(readable=False)`: a log that cannot be read is such an
+    error (`Error: cannot read LOG: Permission denied`), not a usage message with status 2.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
@@ -46,7 +50,7 @@ def _latest_file(folder: Path) -> Path:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path, readable=False))  # see _Group
 @click.option(
     "-o",
     "--out",
@@ -179,7 +183,7 @@ def report(
 
 
 @cli.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "--db",
     "db_path",
