@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA, corpus_logs, data_path, log_id
+from conftest import corpus_logs, data_logs, data_path, log_id
 
 from tldb import db as dbmod
 from tldb import pipeline
@@ -42,16 +42,7 @@ def assert_lossless(path: Path, target: Path) -> None:
         assert hashlib.md5(text.encode()).hexdigest() == md5
 
 
-def fixture_logs() -> list[str]:
-    """Every log of tests/data, as the names data_path takes (`x.log` for `x.log.gz`)."""
-    names = set()
-    for path in DATA.rglob("*"):
-        if path.is_file() and (path.name.endswith(".log") or path.name.endswith(".log.gz")):
-            names.add(path.relative_to(DATA).as_posix().removesuffix(".gz"))
-    return sorted(names)
-
-
-@pytest.mark.parametrize("name", fixture_logs())
+@pytest.mark.parametrize("name", data_logs())
 def test_fixture_log_is_stored_losslessly(name, tmp_path):
     assert_lossless(data_path(name), tmp_path / "t.db")
 
