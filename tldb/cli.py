@@ -11,6 +11,7 @@ import click
 from tldb import __version__
 from tldb.errors import InputError, TldbError
 from tldb.module_api import ReportConfig
+from tldb.rankfiles import parse_rank_list
 
 
 class _Group(click.Group):
@@ -120,6 +121,21 @@ def _latest_file(folder: Path) -> Path:
     default=None,
     help="Processes working at once (rendering; loading ranks). [default: one per core]",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="With --all-ranks-html: run the rank steps on this Dask scheduler (tcp://host:8786; "
+    "needs tldb[dask]). Logs and OUT must be on a file system every worker sees.",
+)
+@click.option(
+    "--only-ranks",
+    metavar="RANKS",
+    default=None,
+    help="With --all-ranks-html: load and render only these ranks (e.g. 0-63,70) into "
+    "OUT/rank_N and stop, for one task of a batch array; a last run without it reuses them "
+    "and writes the landing page.",
+)
 def report(
     path: Path,
     out_dir: Path,
@@ -138,11 +154,16 @@ def report(
     module_paths: tuple[Path, ...],
     db_path: Path | None,
     jobs: int | None,
+    scheduler: str | None,
+    only_ranks: str | None,
 ) -> None:
     """Write the tlparse-compatible report of PATH (a log, or a tldb database) to OUT.
 
     Accepts every tlparse 0.4.3 flag with the same meaning. The database the report was
     made from is kept as OUT/trace.db; pass it as PATH later to re-render without parsing.
+
+    With --all-ranks-html, rank outputs already in OUT that are complete and up to date (same
+    log, same tldb, same options) are reused, so an interrupted run picks up where it stopped.
     """
     from tldb.report import ReportRequest, run_report
 
@@ -171,6 +192,11 @@ def report(
     )
     if jobs is not None:
         request.jobs = jobs
+    if (scheduler or only_ranks) and not all_ranks_html:
+        raise TldbError("--scheduler and --only-ranks go with --all-ranks-html")
+    request.scheduler = scheduler
+    if only_ranks is not None:
+        request.only_ranks = parse_rank_list(only_ranks)
     if all_ranks_html:
         from tldb.multirank import run_multi_rank
 

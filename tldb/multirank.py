@@ -18,25 +18,26 @@ analyses run on the combined database, where each rank has only its own strings.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tldb import db as dbmod
+from tldb import rankstep
 from tldb.combine import combine
-from tldb.errors import StrictError
-from tldb.loader import build_database
+from tldb.errors import InputError, StrictError, TldbError
+from tldb.executors import Step, rank_executor, run_steps
 from tldb.module_api import MULTI_RANK_MODE, Manifest, ModuleContext, ReportConfig
-from tldb.parallel import run_tasks_forked
+from tldb.progress import rank_progress
 from tldb.rankfiles import RankFolder, discover
 from tldb.registry import ModuleRegistry
 from tldb.report import (
     DB_NAME,
     ReportRequest,
     print_load_summary,
-    render_report,
     strict_problems,
 )
 from tldb.site import Site, prepare_output
@@ -48,39 +49,38 @@ COMBINED_DB = "ranks.db"
 class MultiRankResult:
     ranks: list[int]
     combined_db: Path
-
-
-def run_tasks(
-    function: Callable, tasks: list[tuple], workers: int, costs: list[int] | None = None
-) -> list:
-    """Results of function(*task) for each task, in task order, on up to `workers` processes.
-
-    Tasks start in order of falling `costs` (file sizes), so the big ones do not end up last
-    on one worker while the other has nothing left to do."""
-
-    def start(in_child: bool) -> Callable[[int], object]:
-        return lambda index: function(*tasks[index])
-
-    return run_tasks_forked(len(tasks), start, workers, costs=costs)
-
-
-def load_rank(log: Path, target: Path, pipelined: bool) -> None:
-    build_database([log], target, pipelined=pipelined)
+    #: Wall seconds of each stage (load, render, combine, cross-rank).
+    stages: dict[str, float] = field(default_factory=dict)
+    #: Ranks whose outputs were reused (complete and up to date), per step.
+    reused_loads: list[int] = field(default_factory=list)
+    reused_renders: list[int] = field(default_factory=list)
 
 
 def load_ranks(
-    folder: RankFolder, out_dir: Path, workers: int, pipelined: bool | None = None
-) -> dict[int, Path]:
-    """Load every rank log into OUT/rank_N/trace.db; the rank's database path, by rank.
+    folder: RankFolder,
+    out_dir: Path,
+    executor: Executor,
+    keys: dict[int, dict],
+    workers: int,
+    reuse: bool = True,
+) -> tuple[dict[int, Path], list[int]]:
+    """Load every rank log into OUT/rank_N/trace.db (skipping ranks already loaded for this
+    run when `reuse`); the rank databases by rank, and the ranks reused.
 
-    By default a load reads in a second process (tldb/pipeline.py) only when the loads run
-    one at a time: with several at once every core is already busy."""
-    targets = {log.rank: out_dir / f"rank_{log.rank}" / DB_NAME for log in folder.logs}
-    if pipelined is None:
-        pipelined = workers == 1 or len(folder.logs) == 1
-    tasks = [(log.path, targets[log.rank], pipelined) for log in folder.logs]
-    run_tasks(load_rank, tasks, workers, [log.path.stat().st_size for log in folder.logs])
-    return targets
+    A load reads in a second process (tldb/pipeline.py) only when loads run one at a time:
+    with several at once every core is already busy."""
+    rank_dirs = {log.rank: out_dir / f"rank_{log.rank}" for log in folder.logs}
+    reused = [r for r in rank_dirs if reuse and rankstep.is_loaded(rank_dirs[r], keys[r])]
+    todo = [log for log in folder.logs if log.rank not in reused]
+    pipelined = workers == 1 or len(todo) == 1
+    steps = [
+        Step(f"rank {log.rank} (load of {log.path})", rankstep.load_step,
+             (log.path, rank_dirs[log.rank], keys[log.rank], pipelined), log.path.stat().st_size)
+        for log in todo
+    ]  # fmt: skip
+    with rank_progress(len(steps), "loading ranks") as progress:
+        run_steps(executor, steps, progress)
+    return {rank: path / DB_NAME for rank, path in rank_dirs.items()}, reused
 
 
 def inherited_strings(folder: RankFolder, dbs: dict[int, Path]) -> dict[int, dict[int, str]]:
@@ -97,40 +97,6 @@ def inherited_strings(folder: RankFolder, dbs: dict[int, Path]) -> dict[int, dic
         inherited[rank] = {idx: value for idx, value in table.items() if idx not in own}
         table.update(own)
     return inherited
-
-
-@functools.cache
-def _registry(module_paths: tuple[Path, ...]) -> ModuleRegistry:
-    """One module discovery per worker process, not one per rank."""
-    return ModuleRegistry.discover(module_paths)
-
-
-def render_rank(
-    db_path: Path,
-    out_dir: Path,
-    config: ReportConfig,
-    module_ids: list[str] | None,
-    module_paths: list[Path],
-    inherited: dict[int, str],
-) -> tuple[int, int, bool]:
-    """Render one rank's report (in a worker); return files, bytes and whether the compile
-    directory has an unknown compile id (for --strict-compile-id)."""
-    registry = _registry(tuple(module_paths))
-    modules = registry.for_mode(config.mode, module_ids)
-    db = dbmod.open_readonly(db_path)
-    try:
-        (log_id,) = db.conn.execute("SELECT id FROM logs ORDER BY id").fetchone()
-        if inherited:
-            # Shadows main.strings for this connection only; the database file is untouched.
-            db.conn.execute("CREATE TEMP TABLE strings AS SELECT * FROM main.strings")
-            db.conn.executemany(
-                "INSERT INTO temp.strings (log_id, idx, value, line) VALUES (?, ?, ?, 0)",
-                [(log_id, idx, value) for idx, value in sorted(inherited.items())],
-            )
-        site, directory = render_report(db, log_id, out_dir, config, registry, modules)
-    finally:
-        db.conn.close()
-    return site.files, site.bytes, "unknown" in directory
 
 
 def render_landing(
@@ -154,68 +120,153 @@ def render_landing(
     return site
 
 
+class StageClock:
+    """Wall time of each stage of a multi-rank report, printed with -v (`stage NAME: S s`) so
+    a user (and bench/many_ranks.py) sees where the time of a many-rank run goes."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.times[stage] = now - self._last
+        self._last = now
+        if self.verbose:
+            print(f"stage {stage}: {self.times[stage]:.2f} s", file=sys.stderr, flush=True)
+
+
 def _echo(lines: Iterable[str]) -> None:
     for line in lines:
         print(line, flush=True)
 
 
-def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiRankResult:
+def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiRankResult | None:
     """The multi-rank report of the rank logs in folder `request.source`; `request.db_path`
-    names the combined database (default OUT/ranks.db)."""
+    names the combined database (default OUT/ranks.db). With `request.only_ranks`, only those
+    ranks' steps run (a batch job's share) and there is no result."""
     out_dir = request.out_dir
     config = request.config
-    if not request.source.is_dir():
-        discover(request.source)  # raises tlparse's "must be a directory" error
     registry = ModuleRegistry.discover(request.module_paths)
     registry.for_mode(config.mode, request.modules)  # unknown --modules fail before any work
-    # tlparse sets OUT up before looking for logs.
-    old_content_gone = prepare_output(out_dir, request.overwrite)
     try:
-        return _multi_rank(request, registry, workers)
+        folder = discover(request.source)
+    except TldbError:
+        if request.only_ranks is None:
+            prepare_output(out_dir, request.overwrite)()  # tlparse sets OUT up first
+        raise
+    keys = {
+        log.rank: rankstep.step_key(log.path, config, request.modules, request.module_paths)
+        for log in folder.logs
+    }
+    workers = workers or request.jobs
+    if request.only_ranks is not None:
+        _rank_steps_only(request, folder, keys, workers)
+        return None
+    reusable = [
+        out_dir / f"rank_{rank}"
+        for rank, key in keys.items()
+        if rankstep.is_loaded(out_dir / f"rank_{rank}", key)
+    ]
+    # A folder of tldb's own rank outputs is reused without --overwrite; the rest of it goes.
+    old_content_gone = prepare_output(out_dir, request.overwrite or bool(reusable), reusable)
+    try:
+        return _multi_rank(request, folder, keys, registry, workers)
     finally:
         old_content_gone()
 
 
+def _render_steps(
+    folder: RankFolder,
+    out_dir: Path,
+    keys: dict[int, dict],
+    request: ReportRequest,
+    inherited: dict[int, dict[int, str]],
+) -> tuple[list[int], list[Step], dict[int, dict]]:
+    """(ranks to render, their steps, the render records of ranks already rendered)."""
+    ranks, steps, done = [], [], {}
+    for log in folder.logs:
+        rank_dir = out_dir / f"rank_{log.rank}"
+        record = rankstep.rendered(rank_dir, keys[log.rank], inherited[log.rank])
+        if record is not None:
+            done[log.rank] = record
+            continue
+        args = (
+            rank_dir,
+            keys[log.rank],
+            request.config,
+            request.modules,
+            request.module_paths,
+            inherited[log.rank],
+        )
+        cost = (rank_dir / DB_NAME).stat().st_size
+        ranks.append(log.rank)
+        steps.append(Step(f"rank {log.rank} (render)", rankstep.render_step, args, cost))
+    return ranks, steps, done
+
+
+def _rank_steps_only(
+    request: ReportRequest, folder: RankFolder, keys: dict[int, dict], workers: int
+) -> None:
+    """A batch job's share: load and render the ranks asked for into OUT/rank_N, nothing else.
+
+    Their pages are rendered without the string table earlier ranks leak (tlparse's quirk,
+    see the module docstring): the command that writes the landing page re-renders the ranks
+    whose pages depend on it."""
+    wanted = request.only_ranks or set()
+    missing = sorted(wanted - {log.rank for log in folder.logs})
+    if missing:
+        raise InputError(f"no log for rank(s) {', '.join(map(str, missing))} in {request.source}")
+    logs = tuple(log for log in folder.logs if log.rank in wanted)
+    share = RankFolder(logs, tuple(r for r in folder.listing if r in wanted), folder.from_envelopes)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    with rank_executor(workers, request.scheduler) as executor:
+        load_ranks(share, request.out_dir, executor, keys, workers)
+        none = {log.rank: {} for log in logs}
+        _, steps, _ = _render_steps(share, request.out_dir, keys, request, none)
+        with rank_progress(len(steps), "rendering ranks") as progress:
+            run_steps(executor, steps, progress)
+    ranks = ", ".join(str(log.rank) for log in logs)
+    _echo([f"Rank(s) {ranks} done under {request.out_dir}"])
+
+
 def _multi_rank(
-    request: ReportRequest, registry: ModuleRegistry, workers: int | None
+    request: ReportRequest,
+    folder: RankFolder,
+    keys: dict[int, dict],
+    registry: ModuleRegistry,
+    workers: int,
 ) -> MultiRankResult:
     out_dir, config = request.out_dir, request.config
-    folder = discover(request.source)
     if folder.from_envelopes:
         names = ", ".join(f"rank {log.rank} = {log.path.name}" for log in folder.logs)
         print(
             f"No dedicated_log_torch_trace_rank_N files; ranks read from envelopes: {names}",
             file=sys.stderr,
         )
-    workers = workers or request.jobs
-    dbs = load_ranks(folder, out_dir, workers)
+    clock = StageClock(config.verbose)
+    with rank_executor(workers, request.scheduler) as executor:
+        dbs, reused_loads = load_ranks(folder, out_dir, executor, keys, workers)
+        clock.done("load")
+        stats_by_rank = {}
+        for log in folder.logs:
+            _echo([f"Processing rank {log.rank} → {out_dir / f'rank_{log.rank}'}"])
+            db = dbmod.open_readonly(dbs[log.rank])
+            try:
+                (log_id,) = db.conn.execute("SELECT id FROM logs").fetchone()
+                stats_by_rank[log.rank] = print_load_summary(db, log_id, config.verbose)
+            finally:
+                db.conn.close()
+        inherited = inherited_strings(folder, dbs)
+        ranks, steps, renders = _render_steps(folder, out_dir, keys, request, inherited)
+        reused_renders = sorted(renders)
+        with rank_progress(len(steps), "rendering ranks") as progress:
+            renders.update(zip(ranks, run_steps(executor, steps, progress), strict=True))
+    clock.done("render")
     problems: list[str] = []
-    stats_by_rank = {}
     for log in folder.logs:
-        _echo([f"Processing rank {log.rank} → {out_dir / f'rank_{log.rank}'}"])
-        db = dbmod.open_readonly(dbs[log.rank])
-        try:
-            (log_id,) = db.conn.execute("SELECT id FROM logs").fetchone()
-            stats_by_rank[log.rank] = print_load_summary(db, log_id, config.verbose)
-        finally:
-            db.conn.close()
-    inherited = inherited_strings(folder, dbs)
-    tasks = [
-        (
-            dbs[log.rank],
-            out_dir / f"rank_{log.rank}",
-            config,
-            request.modules,
-            request.module_paths,
-            inherited[log.rank],
-        )
-        for log in folder.logs
-    ]
-    rendered = run_tasks(
-        render_rank, tasks, workers, [dbs[log.rank].stat().st_size for log in folder.logs]
-    )
-    for log, (_, _, unknown) in zip(folder.logs, rendered, strict=True):
-        directory = {"unknown": []} if unknown else {}
+        directory = {"unknown": []} if renders[log.rank]["unknown_compile_id"] else {}
         problems += strict_problems(
             stats_by_rank[log.rank],
             directory,
@@ -225,8 +276,10 @@ def _multi_rank(
         )
     combined = request.db_path or out_dir / COMBINED_DB
     combine([(rank, path) for rank, path in dbs.items()], combined)
+    clock.done("combine")
     landing_modules = registry.for_mode(MULTI_RANK_MODE, request.modules)
     render_landing(combined, out_dir, config, registry, landing_modules)
+    clock.done("cross-rank")
     for name, label in (
         ("runtime_estimations.json", "Runtime estimations"),
         ("collective_schedules.json", "Collective schedules"),
@@ -236,4 +289,10 @@ def _multi_rank(
     _echo([f"Multi-rank report generated under {out_dir}", "Individual pages: rank_*/index.html"])
     if problems:
         raise StrictError("; ".join(problems) + f" (report written to {out_dir})")
-    return MultiRankResult([log.rank for log in folder.logs], combined)
+    return MultiRankResult(
+        [log.rank for log in folder.logs],
+        combined,
+        clock.times,
+        sorted(reused_loads),
+        reused_renders,
+    )

@@ -123,3 +123,19 @@ def discover(folder: Path) -> RankFolder:
         f"No rank log files found in directory {folder} (looked for "
         "dedicated_log_torch_trace_rank_<N>.log files, then for logs whose envelopes carry a rank)"
     )
+
+
+def parse_rank_list(text: str) -> set[int]:
+    """Ranks written as `0-63,70,72-75` (what --only-ranks takes; a SLURM array task can pass
+    its share), or an InputError naming the part that is not a rank or a range."""
+    ranks: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise InputError(f"--only-ranks: {part!r} is not a rank or a range like 0-63")
+        first, last = int(low), int(high or low)
+        if last < first:
+            raise InputError(f"--only-ranks: {part!r} is an empty range")
+        ranks.update(range(first, last + 1))
+    return ranks

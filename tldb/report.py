@@ -39,6 +39,10 @@ class ReportRequest:
     db_path: Path | None = None
     #: Processes rendering at once (and loading, for several ranks); default: one per core.
     jobs: int = field(default_factory=cpu_count)
+    #: Multi-rank only: a Dask scheduler address to run the rank steps on (default: locally).
+    scheduler: str | None = None
+    #: Multi-rank only: run just these ranks' steps (load and render), no landing page.
+    only_ranks: set[int] | None = None
 
 
 @dataclass

@@ -13,13 +13,15 @@ from tldb.errors import OutputExistsError, TldbError
 from tldb.paths import confined, safe_relpath
 
 
-def prepare_output(out_dir: Path, overwrite: bool, keep: Path | None = None) -> Callable[[], None]:
+def prepare_output(
+    out_dir: Path, overwrite: bool, keep: Path | Iterable[Path] | None = None
+) -> Callable[[], None]:
     """Create the output folder; an existing one needs --overwrite and is then emptied.
 
-    `keep` names a file inside the folder to preserve (a database being re-rendered). The old
-    content is moved aside at once (renames) and deleted by a background process while the
-    new report is written: deleting thousands of files is slow I/O. Returns the function that
-    waits for that deletion; call it before exiting.
+    `keep` names paths inside the folder to preserve (a database being re-rendered, rank
+    folders being reused). The old content is moved aside at once (renames) and deleted by a
+    background process while the new report is written: deleting thousands of files is slow
+    I/O. Returns the function that waits for that deletion; call it before exiting.
     """
     if out_dir.exists() or out_dir.is_symlink():
         if not overwrite:
@@ -29,12 +31,13 @@ def prepare_output(out_dir: Path, overwrite: bool, keep: Path | None = None) -> 
         if not out_dir.is_dir() or out_dir.is_symlink():
             raise TldbError(f"{out_dir} exists and is not a folder; refusing to replace it")
         trash = out_dir / f".tldb-replaced-{os.getpid()}"
-        kept = keep.resolve() if keep is not None else None
+        kept = [keep] if isinstance(keep, Path) else list(keep or ())
+        kept = [path.resolve() for path in kept]
         children = [
             child
             for child in out_dir.iterdir()
-            # The database being re-rendered stays, and so does a folder holding it.
-            if kept is None or not kept.is_relative_to(child.resolve())
+            # What is kept stays, and so does a folder holding it.
+            if not any(path.is_relative_to(child.resolve()) for path in kept)
         ]
         if children:
             trash.mkdir()

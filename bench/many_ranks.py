@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Benchmark: `--all-ranks-html` on 64, 256 and 1,024 ranks, tlparse 0.4.3 and tldb side by side.
+
+Builds one folder of N rank logs per size from real rank logs (by default the two 2.5 MB
+torch 2.13 rank logs of ../shared/corpus/torch213/g_2ranks, else the repository's
+tests/data/torch213/ranks2), each copy with its envelopes' `"rank"` rewritten to its own
+number, then runs, alternating, tlparse and tldb on each folder into fresh output folders and
+prints per size:
+
+- wall time and the ratio tldb / tlparse (target at 256 ranks: at most 0.35);
+- the peak memory of the whole process tree (RSS summed over the command and all its workers,
+  sampled every 20 ms), and tldb's 1,024-rank figure against its 64-rank one (target: within 10%);
+- the bytes each output folder holds (target: tldb at most 1.2x tlparse's);
+- tldb's time per stage (load, render, combine, cross-rank analyses), from `-v` output.
+
+    python bench/many_ranks.py                      # 64, 256 and 1024 ranks, one run each
+    python bench/many_ranks.py --ranks 64 256 --runs 3 --jobs 2
+    python bench/many_ranks.py --no-tlparse          # tldb only (stage table)
+
+Only ratios within one run mean anything: the machine's speed varies from day to day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_RANKS = ROOT.parent / "shared" / "corpus" / "torch213" / "g_2ranks"
+_RANK_KEY = re.compile(rb'"rank": \d+')
+_STAGE = re.compile(r"^stage ([\w -]+?): ([0-9.]+) s$", re.MULTILINE)
+
+
+def _bench_helpers():
+    """The process-tree sampler of report_vs_tlparse.py (one implementation for both benches)."""
+    spec = importlib.util.spec_from_file_location(
+        "rvt", Path(__file__).with_name("report_vs_tlparse.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def source_logs(given: list[Path]) -> list[Path]:
+    if given:
+        return given
+    for folder in (SHARED_RANKS, ROOT / "tests" / "data" / "torch213" / "ranks2"):
+        logs = sorted(folder.glob("dedicated_log_torch_trace_rank_*.log"))
+        if logs:
+            return logs
+    sys.exit("no rank logs found: pass --source LOG...")
+
+
+def build_folder(folder: Path, ranks: int, sources: list[Path]) -> int:
+    """N rank logs, rank r a copy of sources[r % len] with `"rank": r`; total bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bodies = [s.read_bytes() for s in sources]
+    total = 0
+    for rank in range(ranks):
+        data = _RANK_KEY.sub(f'"rank": {rank}'.encode(), bodies[rank % len(bodies)])
+        (folder / f"dedicated_log_torch_trace_rank_{rank}.log").write_bytes(data)
+        total += len(data)
+    return total
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def tldb_stages(folder: Path, out: Path, jobs: int) -> dict[str, float]:
+    """Stage times of one extra, unsampled tldb run (its `-v` lines `stage NAME: S s`)."""
+    command = [sys.executable, "-m", "tldb", "report", str(folder), "-o", str(out)]
+    command += ["--all-ranks-html", "--overwrite", "--no-browser", "-v", "-j", str(jobs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return {name: float(s) for name, s in _STAGE.findall(result.stdout + result.stderr)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--source", type=Path, nargs="*", default=[])
+    parser.add_argument("--no-tlparse", action="store_true")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temp folder)")
+    args = parser.parse_args()
+    rvt = _bench_helpers()
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tlparse_parity
+
+    oracle = None if args.no_tlparse else tlparse_parity.oracle_command()
+    sources = source_logs(args.source)
+    work = Path(tempfile.mkdtemp(prefix="tldb-ranks-", dir=args.work))
+    rows = []
+    try:
+        for ranks in args.ranks:
+            logs = work / f"in_{ranks}"
+            size = build_folder(logs, ranks, sources)
+            results: dict[str, list[tuple[float, float]]] = {"tlparse": [], "tldb": []}
+            written: dict[str, int] = {}
+            for _ in range(args.runs):
+                for tool in ("tlparse", "tldb"):
+                    if tool == "tlparse" and oracle is None:
+                        continue
+                    out = work / f"out_{tool}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    if tool == "tlparse":
+                        command = [*oracle, str(logs), "-o", str(out)]
+                    else:
+                        command = [
+                            sys.executable,
+                            "-m",
+                            "tldb",
+                            "report",
+                            str(logs),
+                            "-o",
+                            str(out),
+                        ]
+                        command += ["-j", str(args.jobs)]
+                    command += ["--all-ranks-html", "--overwrite", "--no-browser"]
+                    wall, rss, _pss = rvt.run(command)
+                    results[tool].append((wall, rss))
+                    written[tool] = folder_bytes(out)
+                    shutil.rmtree(out, ignore_errors=True)
+            stages = tldb_stages(logs, work / "out_stages", args.jobs)
+            shutil.rmtree(work / "out_stages", ignore_errors=True)
+            shutil.rmtree(logs, ignore_errors=True)
+            rows.append((ranks, size, results, written, stages))
+            _print_row(rows[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _print_summary(rows)
+    return 0
+
+
+def _median(values: list[tuple[float, float]], i: int) -> float:
+    return statistics.median(v[i] for v in values) if values else float("nan")
+
+
+def _print_row(row) -> None:
+    ranks, size, results, written, stages = row
+    t_wall, t_mem = _median(results["tlparse"], 0), _median(results["tlparse"], 1)
+    d_wall, d_mem = _median(results["tldb"], 0), _median(results["tldb"], 1)
+    ratio = d_wall / t_wall if results["tlparse"] else float("nan")
+    bytes_ratio = written["tldb"] / written["tlparse"] if "tlparse" in written else float("nan")
+    print(f"{ranks} ranks ({size / 1e6:.0f} MB of logs)", flush=True)
+    print(
+        f"  tlparse: {t_wall:7.1f} s {t_mem:7.0f} MB  writes {written.get('tlparse', 0) / 1e6:7.0f} MB"
+    )
+    print(f"  tldb:    {d_wall:7.1f} s {d_mem:7.0f} MB  writes {written['tldb'] / 1e6:7.0f} MB")
+    print(f"  ratio:   time {ratio:.2f}   bytes {bytes_ratio:.2f}")
+    print("  tldb stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), flush=True)
+
+
+def _print_summary(rows) -> None:
+    names = sorted({name for row in rows for name in row[4]})
+    print(
+        "\n| ranks | "
+        + " | ".join(names)
+        + " | tldb wall | tlparse wall | ratio | tldb MB | bytes ratio |"
+    )
+    print("|---:|" + "---:|" * (len(names) + 5))
+    for ranks, _size, results, written, stages in rows:
+        t_wall, d_wall = _median(results["tlparse"], 0), _median(results["tldb"], 0)
+        cells = [f"{stages.get(n, float('nan')):.1f}" for n in names]
+        bytes_ratio = written["tldb"] / written["tlparse"] if "tlparse" in written else float("nan")
+        print(
+            f"| {ranks} | "
+            + " | ".join(cells)
+            + f" | {d_wall:.1f} | {t_wall:.1f} | {d_wall / t_wall:.2f} | {_median(results['tldb'], 1):.0f} | {bytes_ratio:.2f} |"
+        )
+    mems = {row[0]: _median(row[2]["tldb"], 1) for row in rows}
+    if 64 in mems and 1024 in mems:
+        print(f"memory 1024 vs 64 ranks: x{mems[1024] / mems[64]:.2f} (target within 10%)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Rank steps of `--all-ranks-html`: reuse of complete ranks, batch shares (`--only-ranks`),
+and a real Dask cluster on loopback (`--scheduler`), each compared byte for byte with a plain
+local run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DATA, run_tldb
+
+from tldb.errors import OutputExistsError
+from tldb.module_api import ReportConfig
+from tldb.multirank import run_multi_rank
+from tldb.rankstep import RECORD
+from tldb.report import ReportRequest
+
+#: Three real torch 2.13 logs used as the logs of ranks 0-2 (file names give the ranks).
+SOURCES = ("dynamo.log", "cache_2.log", "regional.log")
+#: Files whose bytes legitimately differ between runs: databases (they record load times) and
+#: step records (they record the log's modification time).
+NOT_COMPARED = (".db", RECORD)
+
+
+def rank_folder(target: Path) -> Path:
+    target.mkdir(parents=True)
+    for rank, name in enumerate(SOURCES):
+        shutil.copyfile(
+            DATA / "torch213" / name, target / f"dedicated_log_torch_trace_rank_{rank}.log"
+        )
+    return target
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every report file under root by relative path (see NOT_COMPARED)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(NOT_COMPARED)
+    }
+
+
+def report(source: Path, out: Path, **options) -> object:
+    request = ReportRequest(source=source, out_dir=out, jobs=2, **options)
+    return run_multi_rank(request)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+    """One plain local run over a fresh folder: the tree every other run must equal."""
+    base = tmp_path_factory.mktemp("reference")
+    logs = rank_folder(base / "logs")
+    result = run_tldb(
+        "report", str(logs), "-o", str(base / "out"), "--all-ranks-html", "--no-browser"
+    )
+    assert result.returncode == 0, result.stderr
+    return logs, tree(base / "out")
+
+
+def test_second_run_reuses_every_rank_and_writes_the_same_report(reference, tmp_path):
+    logs, expected = reference
+    out = tmp_path / "out"
+    first = report(logs, out)
+    assert (first.reused_loads, first.reused_renders) == ([], [])
+    second = report(logs, out)  # no --overwrite needed: OUT holds tldb's own rank outputs
+    assert second.reused_loads == [0, 1, 2]
+    assert second.reused_renders == [0, 1, 2]
+    assert tree(out) == expected
+
+
+def test_a_changed_log_and_an_incomplete_rank_are_redone(reference, tmp_path):
+    logs, expected = reference
+    local = tmp_path / "logs"
+    shutil.copytree(logs, local)
+    out = tmp_path / "out"
+    report(local, out)
+    (out / "rank_0" / RECORD).unlink()  # as if the step was killed before it finished
+    changed = local / "dedicated_log_torch_trace_rank_2.log"
+    changed.write_bytes(changed.read_bytes())  # same bytes, newer file: redone all the same
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    (out / "rank_1" / "index.html").write_text("stale")  # a rank's page edited by hand...
+    again = report(local, out)
+    assert again.reused_loads == [1]  # ...is not detected: records say rank 1 is complete
+    assert tree(out)["rank_0/index.html"] == expected["rank_0/index.html"]
+    assert tree(out)["rank_2/index.html"] == expected["rank_2/index.html"]
+
+
+def test_other_options_are_not_reused(reference, tmp_path):
+    logs, _ = reference
+    out = tmp_path / "out"
+    report(logs, out)
+    with pytest.raises(OutputExistsError):  # nothing in OUT is reusable: it is not replaced...
+        report(logs, out, config=ReportConfig(plain_text=True))
+    plain = report(logs, out, config=ReportConfig(plain_text=True), overwrite=True)
+    assert (plain.reused_loads, plain.reused_renders) == ([], [])  # ...unless asked to
+
+
+def test_batch_shares_then_landing_page_equal_a_local_run(reference, tmp_path):
+    logs, expected = reference
+    out = tmp_path / "out"
+    for share in ("2", "0-1"):  # two tasks of an array, in any order
+        result = run_tldb(
+            "report", str(logs), "-o", str(out), "--all-ranks-html", "--only-ranks", share
+        )
+        assert result.returncode == 0, result.stderr
+        assert not (out / "index.html").exists()
+    final = report(logs, out)
+    assert final.reused_loads == [0, 1, 2]
+    assert tree(out) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("5", "no log for rank(s) 5"), ("1-x", "'1-x' is not a rank or a range"), ("3-1", "empty")],
+)
+def test_only_ranks_errors_are_one_line(reference, tmp_path, spec, message):
+    logs, _ = reference
+    result = run_tldb(
+        "report", str(logs), "-o", str(tmp_path / "o"), "--all-ranks-html", "--only-ranks", spec
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+FAILING_MODULE = """
+from pathlib import Path
+from tldb.module_api import Module, ModuleOutput
+
+class Flaky(Module):
+    id = "flaky"
+    name = "Fails on rank 1 (once, or always)"
+
+    def render(self, ctx):
+        # Files beside this module, not environment variables: Dask workers do not inherit
+        # the environment of the command that sends them work.
+        marker = Path(__file__).parent / "marker"
+        always = (Path(__file__).parent / "always").exists()
+        if ctx.out_dir.name == "rank_1" and (always or not marker.exists()):
+            marker.write_text("failed once")
+            raise RuntimeError("flaky module failed on purpose")
+        return ModuleOutput()
+
+MODULE = Flaky()
+"""
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real Dask scheduler and two worker processes on 127.0.0.1."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def test_dask_cluster_run_equals_local_run(reference, dask_cluster, tmp_path):
+    logs, expected = reference
+    out = tmp_path / "out"
+    result = run_tldb(
+        "report", str(logs), "-o", str(out), "--all-ranks-html", "--no-browser",
+        "--scheduler", dask_cluster,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == expected
+
+
+def _with_flaky_module(tmp_path: Path, always: bool) -> tuple[list[str], Path]:
+    """--module-path flags adding the flaky module, and the file it leaves when it fails."""
+    modules = tmp_path / "mods" / "flaky"
+    modules.mkdir(parents=True)
+    (modules / "module.py").write_text(FAILING_MODULE)
+    if always:
+        (modules / "always").touch()
+    return ["--module-path", str(tmp_path / "mods")], modules / "marker"
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_dask_failed_rank_is_retried_once_then_reported(reference, dask_cluster, tmp_path, always):
+    logs, _ = reference
+    flags, marker = _with_flaky_module(tmp_path, always)
+    command = [sys.executable, "-m", "tldb", "report", str(logs), "-o", str(tmp_path / "out")]
+    command += ["--all-ranks-html", "--scheduler", dask_cluster, *flags]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert marker.exists()  # the module did fail on rank 1's worker
+    if always:
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == (
+            "Error: rank 1 (render) failed: RuntimeError: flaky module failed on purpose"
+        )
+        assert "Traceback" not in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out" / "rank_1" / "index.html").is_file()
+
+
+def test_unreachable_scheduler_is_a_one_line_error(reference, tmp_path):
+    pytest.importorskip("distributed")
+    logs, _ = reference
+    result = run_tldb(
+        "report", str(logs), "-o", str(tmp_path / "out"), "--all-ranks-html",
+        "--scheduler", "tcp://127.0.0.1:9",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    assert len(result.stderr.strip().splitlines()) == 1

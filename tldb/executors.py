@@ -1,0 +1,145 @@
+"""Where rank steps run: local processes or a Dask cluster, behind one `Executor` interface.
+
+A many-rank report is a list of independent steps (load a rank, render a rank). Both engines
+are driven through `concurrent.futures.Executor`, so there is one code path:
+- locally, a `ProcessPoolExecutor` (forked workers, which reuse the imported modules and keep
+  their module registry from one rank to the next);
+- on a cluster, `distributed.Client(ADDRESS).get_executor()` (the optional `tldb[dask]` extra):
+  logs and output must be on a file system every worker sees, and tldb installed on each worker.
+
+`run_steps` submits steps costliest first, retries a failed step once (a worker may have been
+lost), and names the rank and the error when a step fails twice. Results come back in step
+order, so the output never depends on which worker ran what.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from tldb.errors import InputError, TldbError
+from tldb.parallel import can_fork
+
+#: Seconds to wait for a Dask scheduler before saying it cannot be reached.
+CONNECT_TIMEOUT = 10
+
+
+class StepFailed(TldbError):
+    """A rank step failed on its retry too."""
+
+
+class _InProcess(Executor):
+    """Runs each step at once in this process (one job, or no fork on this platform)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+@contextlib.contextmanager
+def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]:
+    """The executor for rank steps: a Dask cluster's when `scheduler` is given, else `jobs`
+    local processes (this process alone when jobs is 1)."""
+    if scheduler:
+        with _dask_executor(scheduler) as executor:
+            yield executor
+        return
+    if jobs <= 1 or not can_fork():
+        yield _InProcess()
+        return
+    sys.stdout.flush()  # a forked worker must not write out what this process had buffered
+    sys.stderr.flush()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+        try:
+            yield executor
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+@contextlib.contextmanager
+def _dask_executor(address: str) -> Iterator[Executor]:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler needs the Dask distributed package: pip install 'tldb[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+    try:
+        # pure=False: a step submitted again (a retry) must run again, not return the same
+        # failed result from the cluster's cache of task keys.
+        yield client.get_executor(pure=False)
+    finally:
+        client.close()
+
+
+@dataclass
+class Step:
+    """One unit of work: `function(*args)`, known to the user by `label` (e.g. "rank 3 load")."""
+
+    label: str
+    function: Callable
+    args: tuple
+    cost: float = 0
+
+
+def run_steps(
+    executor: Executor,
+    steps: Sequence[Step],
+    on_done: Callable[[int], None] | None = None,
+    retries: int = 1,
+) -> list:
+    """Results of every step, in step order. Steps are submitted costliest first; a failed
+    step is submitted again up to `retries` times; `on_done(count)` hears each completion."""
+    order = sorted(range(len(steps)), key=lambda i: -steps[i].cost)
+    attempts = [0] * len(steps)
+    results: list = [None] * len(steps)
+    pending: dict[Future, int] = {}
+
+    def submit(i: int) -> None:
+        step = steps[i]
+        attempts[i] += 1
+        pending[executor.submit(step.function, *step.args)] = i
+
+    for i in order:
+        submit(i)
+    done_count = 0
+    try:
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in finished:
+                i = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    results[i] = future.result()
+                    done_count += 1
+                    if on_done is not None:
+                        on_done(done_count)
+                elif attempts[i] <= retries and not isinstance(error, TldbError):
+                    submit(i)
+                else:
+                    raise StepFailed(f"{steps[i].label} failed: {_one_line(error)}") from error
+    finally:
+        for future in pending:
+            future.cancel()
+    return results
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -1,0 +1,161 @@
+"""One rank's step of a multi-rank report (load, then render), runnable anywhere, recorded.
+
+A step writes OUT/rank_N/trace.db (load) and the rank's report pages (render). When a part is
+done, the step records it in OUT/rank_N/.tldb-step.json, written last and atomically; the
+record is removed first when a step starts again. So a rank folder with a record that matches
+the current run is complete and can be reused: after a crash, by a later run, or when a batch
+system (a SLURM array running `tldb report DIR -o OUT --all-ranks-html --only-ranks I`) has
+prepared the ranks and one last command writes the landing page.
+
+What makes a record match (`step_key`): the log (path, size, modification time), tldb's version
+and schema, and every option that changes a rank's pages. A render also depends on the string
+table tlparse leaks from the ranks listed before this one (see multirank.py), so the record
+keeps a digest of the inherited table and a rank is re-rendered (not re-loaded) when it changed.
+
+The functions here are what the executors run: plain module-level functions of picklable
+arguments, so they run in a forked worker and on a Dask worker alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import orjson
+
+from tldb import __version__
+from tldb import db as dbmod
+from tldb.loader import build_database
+from tldb.module_api import ReportConfig
+from tldb.registry import ModuleRegistry
+from tldb.report import DB_NAME, render_report
+
+RECORD = ".tldb-step.json"
+
+
+def step_key(
+    log: Path, config: ReportConfig, modules: list[str] | None, module_paths: list[Path]
+) -> dict:
+    """Everything a rank's database and pages depend on, as JSON-able values."""
+    stat = log.stat()
+    options = {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"}
+    return {
+        "tldb": __version__,
+        "schema": dbmod.SCHEMA_VERSION,
+        "log": str(log.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "options": options,
+        "modules": modules,
+        "module_paths": [str(p.resolve()) for p in module_paths],
+    }
+
+
+def inherited_digest(inherited: dict[int, str]) -> str:
+    return hashlib.sha256(orjson.dumps(sorted(inherited.items()))).hexdigest()
+
+
+def read_record(rank_dir: Path) -> dict | None:
+    """The rank folder's step record, or None when absent or unreadable (an incomplete step)."""
+    try:
+        record = orjson.loads((rank_dir / RECORD).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(rank_dir: Path, record: dict) -> None:
+    partial = rank_dir / f"{RECORD}.{os.getpid()}.part"
+    partial.write_bytes(orjson.dumps(record))
+    os.replace(partial, rank_dir / RECORD)
+
+
+def _forget(rank_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (rank_dir / RECORD).unlink()
+
+
+def is_loaded(rank_dir: Path, key: dict) -> bool:
+    record = read_record(rank_dir)
+    return bool(record) and record.get("key") == key and (rank_dir / DB_NAME).is_file()
+
+
+def rendered(rank_dir: Path, key: dict, inherited: dict[int, str]) -> dict | None:
+    """The record of a complete render of this rank for this run, or None."""
+    record = read_record(rank_dir)
+    if not record or record.get("key") != key or not (rank_dir / DB_NAME).is_file():
+        return None
+    render = record.get("render")
+    if not isinstance(render, dict) or render.get("inherited") != inherited_digest(inherited):
+        return None
+    return render
+
+
+def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> None:
+    """Load one rank log into rank_dir/trace.db and record it (no render yet)."""
+    rank_dir.mkdir(parents=True, exist_ok=True)
+    _forget(rank_dir)
+    build_database([log], rank_dir / DB_NAME, pipelined=pipelined)
+    _write_record(rank_dir, {"key": key, "render": None})
+
+
+@functools.cache
+def _registry(module_paths: tuple[Path, ...]) -> ModuleRegistry:
+    """One module discovery per worker process, not one per rank."""
+    return ModuleRegistry.discover(module_paths)
+
+
+def _clear_pages(rank_dir: Path) -> None:
+    """Remove a previous render's files (a rank re-rendered keeps only its database)."""
+    for child in rank_dir.iterdir():
+        if child.name in (DB_NAME, RECORD):
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def render_step(
+    rank_dir: Path,
+    key: dict,
+    config: ReportConfig,
+    modules: list[str] | None,
+    module_paths: list[Path],
+    inherited: dict[int, str],
+) -> dict:
+    """Render one loaded rank into rank_dir and record it; returns the render record (files,
+    bytes, whether the compile directory has an unknown compile id)."""
+    record = read_record(rank_dir)
+    if not record or record.get("key") != key:
+        raise FileNotFoundError(f"{rank_dir} holds no loaded database for this run")
+    _write_record(rank_dir, {"key": key, "render": None})  # loaded, pages not complete
+    _clear_pages(rank_dir)
+    registry = _registry(tuple(module_paths))
+    chosen = registry.for_mode(config.mode, modules)
+    db = dbmod.open_readonly(rank_dir / DB_NAME)
+    try:
+        (log_id,) = db.conn.execute("SELECT id FROM logs ORDER BY id").fetchone()
+        if inherited:
+            # Shadows main.strings for this connection only; the database file is untouched.
+            db.conn.execute("CREATE TEMP TABLE strings AS SELECT * FROM main.strings")
+            db.conn.executemany(
+                "INSERT INTO temp.strings (log_id, idx, value, line) VALUES (?, ?, ?, 0)",
+                [(log_id, idx, value) for idx, value in sorted(inherited.items())],
+            )
+        site, directory = render_report(db, log_id, rank_dir, config, registry, chosen)
+    finally:
+        db.conn.close()
+    render = {
+        "inherited": inherited_digest(inherited),
+        "files": site.files,
+        "bytes": site.bytes,
+        "unknown_compile_id": "unknown" in directory,
+    }
+    _write_record(rank_dir, {"key": key, "render": render})
+    return render
