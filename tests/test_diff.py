@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from torch213_log import TRACES, envelopes
+from conftest import data_path
+from torch213_log import envelopes
 
 from tldb import cli_extra
 from tldb.diff import normalize_compile_id
@@ -23,7 +24,7 @@ def dbs(tmp_path_factory):
     paths = {}
     for name in ("cache_1", "cache_2", "dynamo"):
         paths[name] = folder / f"{name}.db"
-        build_database([TRACES / f"{name}.log"], paths[name])
+        build_database([data_path(f"torch213/{name}.log")], paths[name])
     return paths
 
 

@@ -1,6 +1,6 @@
 """sql/kinds.sql: every envelope kind of real torch 2.13 traces lands in a typed view.
 
-The traces are tests/data/torch213/*.log, made by tests/data/generate_traces.py. Expected
+The traces are the logs under tests/data/torch213, made by tests/data/generate_traces.py. Expected
 values are read from the log lines here, with plain json, independently of tldb's loader.
 """
 
@@ -12,11 +12,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import data_logs, data_path
 from torch213_log import TRACES, envelopes
 
 from tldb.loader import build_database
 
-LOGS = sorted(TRACES.glob("*.log"))
+#: Every torch 2.13 log, by its name under torch213/ without `.log` (as envelopes() takes it).
+LOGS = [
+    name.removeprefix("torch213/").removesuffix(".log")
+    for name in data_logs()
+    if name.startswith("torch213/")
+]
 
 #: Kinds PyTorch 2.8-2.14 writes (reference/trace-format.md), including those tlparse ignores.
 CATALOGUE_KINDS = """str dynamo_start dynamo_output_graph optimize_ddp_split_graph
@@ -35,19 +41,23 @@ missing_fake_kernel mismatched_fake_kernel export exported_program""".split()
 COMPUTED_KINDS = ["aot_saved_tensors_hooks_pack my_hook", "aot_saved_tensors_hooks_unpack my_hook"]
 
 
-def log_kinds(path: Path) -> Counter:
+def log_path(name: str) -> Path:
+    return data_path(f"torch213/{name}.log")
+
+
+def log_kinds(name: str) -> Counter:
     """Envelope kinds of a log, counted from its lines: the first key that is not context."""
-    return Counter(kind for kind, _, _ in envelopes(path.stem))
+    return Counter(kind for kind, _, _ in envelopes(name))
 
 
 @pytest.fixture(scope="module")
 def dbs(tmp_path_factory) -> dict[str, sqlite3.Connection]:
     folder = tmp_path_factory.mktemp("kinds")
     conns = {}
-    for log in LOGS:
-        path = folder / f"{log.stem}.db"
-        build_database([log], path)
-        conns[log.stem] = sqlite3.connect(path)
+    for name in LOGS:
+        path = folder / f"{name.replace('/', '_')}.db"
+        build_database([log_path(name)], path)
+        conns[name] = sqlite3.connect(path)
     yield conns
     for conn in conns.values():
         conn.close()
@@ -61,14 +71,13 @@ def view_of(conn: sqlite3.Connection, kind: str) -> str | None:
 
 
 def test_traces_are_committed_and_small():
-    names = {p.stem for p in LOGS}
-    assert {"cache_1", "cache_2", "dynamo", "export", "draft_export", "regional"} <= names
-    assert sum(p.stat().st_size for p in TRACES.iterdir()) < 3 * 1024 * 1024
+    assert {"cache_1", "cache_2", "dynamo", "export", "draft_export", "regional"} <= set(LOGS)
+    assert sum(p.stat().st_size for p in TRACES.rglob("*") if p.is_file()) < 3 * 1024 * 1024
 
 
-@pytest.mark.parametrize("log", LOGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("log", LOGS)
 def test_every_kind_has_its_rows_in_a_typed_view(dbs, log):
-    conn = dbs[log.stem]
+    conn = dbs[log]
     kinds = log_kinds(log)
     assert kinds, "no envelope read from the log"
     for kind, count in kinds.items():
@@ -78,9 +87,9 @@ def test_every_kind_has_its_rows_in_a_typed_view(dbs, log):
         assert rows[0] == count, f"{kind}: {rows[0]} rows in {view}, {count} in the log"
 
 
-@pytest.mark.parametrize("log", LOGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("log", LOGS)
 def test_nothing_unrecognised_in_the_torch_traces(dbs, log):
-    assert dbs[log.stem].execute("SELECT kind FROM unrecognised_kinds").fetchall() == []
+    assert dbs[log].execute("SELECT kind FROM unrecognised_kinds").fetchall() == []
 
 
 def test_traces_cover_what_tlparse_ignores(dbs):
@@ -90,7 +99,7 @@ def test_traces_cover_what_tlparse_ignores(dbs):
         seen.update(log_kinds(log))
     for kind in ("create_symbol", "export", "guard_on_data_dependent_error", "guard_added"):
         assert seen[kind] > 0, kind
-    text = (TRACES / "regional.log").read_text(encoding="utf-8")
+    text = log_path("regional").read_text(encoding="utf-8")
     expected = text.count('"subgraph_name": ')
     assert expected > 0
     got = dbs["regional"].execute("SELECT count(*) FROM subgraphs").fetchone()[0]
@@ -110,12 +119,12 @@ def test_compilation_metrics_has_every_field_as_a_column(dbs):
     conn = dbs["cache_1"]
     columns = {r[1] for r in conn.execute("PRAGMA table_info(compilation_metrics)")}
     for log in LOGS:
-        for line in log.read_text(encoding="utf-8").splitlines():
+        for line in log_path(log).read_text(encoding="utf-8").splitlines():
             if '"compilation_metrics": {' not in line:
                 continue
             fields = json.loads(line[line.index("] {") + 2 :])["compilation_metrics"]
             missing = {f for f in fields if f != "compile_id"} - columns
-            assert not missing, f"{log.name}: no column for {sorted(missing)}"
+            assert not missing, f"{log}: no column for {sorted(missing)}"
     assert "metrics_compile_id" in columns
     assert len(columns) >= 99
 
@@ -123,7 +132,7 @@ def test_compilation_metrics_has_every_field_as_a_column(dbs):
 def test_compilation_metrics_values_match_the_log(dbs):
     conn = dbs["dynamo"]
     expected = []
-    for line in (TRACES / "dynamo.log").read_text(encoding="utf-8").splitlines():
+    for line in log_path("dynamo").read_text(encoding="utf-8").splitlines():
         if '{"compilation_metrics": {' in line:
             m = json.loads(line[line.index("] {") + 2 :])["compilation_metrics"]
             expected.append((m["co_name"], m["fail_type"], m["duration_us"], m["num_graph_breaks"]))
@@ -137,7 +146,7 @@ def test_compilation_metrics_values_match_the_log(dbs):
 
 def test_shape_env_events_fields(dbs):
     symbols = []
-    for line in (TRACES / "cache_1.log").read_text(encoding="utf-8").splitlines():
+    for line in log_path("cache_1").read_text(encoding="utf-8").splitlines():
         if '{"create_symbol": {' in line:
             m = json.loads(line[line.index("] {") + 2 :])["create_symbol"]
             symbols.append((m["symbol"], m["val"], m["vr"], m["source"]))
@@ -209,10 +218,10 @@ def test_report_section_lists_unrecognised_kinds(tmp_path, log_writer):
 
 @pytest.mark.parametrize("name", ["export", "regional"])
 def test_report_shows_what_tlparse_leaves_out(tmp_path, name):
-    index = _index(TRACES / f"{name}.log", tmp_path / "out")
+    index = _index(log_path(name), tmp_path / "out")
     assert "Envelope kinds tldb did not recognise: none." in index
     page = (tmp_path / "out" / "envelope_kinds.html").read_text(encoding="utf-8")
-    kinds = log_kinds(TRACES / f"{name}.log")
+    kinds = log_kinds(name)
     if name == "export":
         for kind in ("create_symbol", "export", "guard_on_data_dependent_error"):
             assert f'<h2 id="{kind}"><code>{kind}</code> ({kinds[kind]})</h2>' in page

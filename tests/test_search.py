@@ -7,7 +7,8 @@ from collections import defaultdict
 
 import pytest
 from click.testing import CliRunner
-from torch213_log import TRACES, envelopes, label
+from conftest import data_path
+from torch213_log import envelopes, label
 
 from tldb import cli_extra, search
 from tldb.errors import InputError
@@ -22,7 +23,7 @@ def run(command, *args):
 @pytest.fixture
 def cache_db(tmp_path):
     path = tmp_path / "trace.db"
-    build_database([TRACES / "cache_1.log"], path)
+    build_database([data_path("torch213/cache_1.log")], path)
     return path
 
 

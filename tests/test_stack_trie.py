@@ -1,6 +1,7 @@
 """The index's "Stack trie" and "Unknown stacks" sections (modules/stack_trie).
 
-Checks the tries against the reference tlparse on the corpus and on generated logs that hit
+Checks the tries against the reference tlparse on every in-repo log with compiles, on tlparse's
+inputs (extended suite) and on logs written here that hit
 the status quirks (metrics filed under attempt 0, dynamo_start without an attempt, missing
 restart lists), the convert_frame suffix stripping, and escaping of log text in frames.
 """
@@ -12,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_tldb
+from conftest import data_logs, data_path, run_tldb
+from torch213_log import envelopes
 
 DETAILS = re.compile(r"<details><summary>Stack</summary>.*?</details>", re.S)
 TERMINAL = re.compile(r"<a href='#([^']*)' class='(status-[a-z]+)'>")
@@ -105,6 +107,42 @@ def test_generated_tries_equal_tlparse(oracle, log_writer, tmp_path):
     assert ours == tries((ref / "index.html").read_text())
 
 
+def assert_tries_equal_tlparse(oracle, log: Path, tmp_path: Path) -> list[str]:
+    ours = tries(report(log, tmp_path / "out"))
+    ref = tmp_path / "ref"
+    subprocess.run(
+        [*oracle, str(log), "-o", str(ref), "--no-browser"], check=True, capture_output=True
+    )
+    assert ours == tries((ref / "index.html").read_text())
+    return ours
+
+
+#: In-repo logs with compiles, hence a stack trie.
+TRIE_LOGS = [
+    name
+    for name in data_logs()
+    if '"dynamo_start"' in data_path(name).read_text(encoding="utf-8", errors="replace")
+]
+
+
+@pytest.mark.parametrize("name", TRIE_LOGS)
+def test_tries_of_data_logs_equal_tlparse(oracle, tmp_path, name):
+    assert assert_tries_equal_tlparse(oracle, data_path(name), tmp_path)
+
+
+def test_trie_of_a_real_log_shows_failures_and_restarts(oracle, tmp_path):
+    """The dynamo log's compiles end in each way its metrics say: one fails, one restarts
+    after a graph break, the others succeed; the trie colours them so, as tlparse does."""
+    rows = [
+        m["compilation_metrics"] for k, m, _ in envelopes("dynamo") if k == "compilation_metrics"
+    ]
+    assert any(m.get("fail_type") for m in rows) and any(m.get("restart_reasons") for m in rows)
+    trie = assert_tries_equal_tlparse(oracle, data_path("torch213/dynamo.log"), tmp_path)[0]
+    statuses = {status for _, status in TERMINAL.findall(trie)}
+    assert statuses >= {"status-ok", "status-error", "status-break"}
+
+
+@pytest.mark.extended
 @pytest.mark.parametrize(
     "log",
     [
@@ -116,25 +154,34 @@ def test_generated_tries_equal_tlparse(oracle, log_writer, tmp_path):
     ],
 )
 def test_corpus_tries_equal_tlparse(corpus, oracle, tmp_path, log):
-    ours = tries(report(corpus / log, tmp_path / "out"))
-    ref = tmp_path / "ref"
-    subprocess.run(
-        [*oracle, str(corpus / log), "-o", str(ref), "--no-browser"],
-        check=True,
-        capture_output=True,
-    )
-    assert ours
-    assert ours == tries((ref / "index.html").read_text())
+    """tlparse's inputs: older torch stacks, several terminals on one frame."""
+    assert assert_tries_equal_tlparse(oracle, corpus / log, tmp_path)
 
 
-def test_unknown_stacks_section(corpus, tmp_path):
-    log = corpus / "torch213/g_2ranks/dedicated_log_torch_trace_rank_0_5lbcawvb.log"
-    index = report(log, tmp_path / "out")
+def test_unknown_stacks_section(log_writer, tmp_path):
+    """`stack` envelopes (torch logs them outside any compile) get their own trie, after the
+    build products, with `(unknown)` terminals and no status colour."""
+    log_writer.add({"str": ["/src/train.py", 0]})
+    log_writer.add({"dynamo_start": {"stack": stack("main", "step")}, **cid(0)})
+    log_writer.add({**metrics(), **cid(0)})
+    log_writer.add({"dynamo_output_graph": {}, **cid(0)}, "graph")
+    log_writer.add({"stack": stack("main", "backward", "hook")})
+    index = report(log_writer.write(tmp_path / "u.log"), tmp_path / "out")
     assert "<h2>Unknown stacks</h2>" in index
     unknown = tries(index[index.index("<h2>Unknown stacks</h2>") :])
     assert len(unknown) == 1 and "(unknown) " in unknown[0] and "status-" not in unknown[0]
+    assert "in hook" in unknown[0] and "in step" not in unknown[0]
     assert index.index("<h2>Stack trie</h2>") < index.index("Build products below")
     assert index.index("Build products below") < index.index("<h2>Unknown stacks</h2>")
+
+
+@pytest.mark.extended
+def test_corpus_unknown_stacks_section(corpus, tmp_path):
+    """A real DDP run's `stack` envelope (torch 2.13, two ranks)."""
+    log = corpus / "torch213/g_2ranks/dedicated_log_torch_trace_rank_0_5lbcawvb.log"
+    index = report(log, tmp_path / "out")
+    unknown = tries(index[index.index("<h2>Unknown stacks</h2>") :])
+    assert len(unknown) == 1 and "(unknown) " in unknown[0] and "status-" not in unknown[0]
 
 
 def test_convert_frame_suffix_is_stripped(log_writer, tmp_path):

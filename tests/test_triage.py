@@ -8,7 +8,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from torch213_log import TRACES, envelopes, label
+from conftest import data_path
+from torch213_log import envelopes, label
 
 from tldb.report import ReportRequest, run_report
 
@@ -26,7 +27,7 @@ def pages(tmp_path_factory) -> dict[str, tuple[str, str]]:
     result = {}
     for name in ("dynamo", "cache_1", "cache_2"):
         out = tmp_path_factory.mktemp(name) / "out"
-        page = report_log(TRACES / f"{name}.log", out)
+        page = report_log(data_path(f"torch213/{name}.log"), out)
         result[name] = (page, (out / "index.html").read_text(encoding="utf-8"))
     return result
 
