@@ -14,17 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, LogWriter, run_tldb
 from test_parity import _compare as compare_with_tlparse
+from tlparse_parity import LISTING_ORDERED
+from tlparse_parity import canonical_listing as _canonical
 
 INPUTS = CORPUS / "tlparse-tests" / "inputs"
 RANK = "dedicated_log_torch_trace_rank_{}.log"
-#: Files tlparse orders by the file system's listing order; tldb orders them by rank and graph
-#: folder name, so they equal tlparse's only up to the order of their entries.
-LISTING_ORDERED = (
-    "runtime_estimations.json",
-    "collective_schedules.json",
-    "chromium_trace_with_runtime.json",
-    "collectives_parity.json",
-)
 MULTI_RANK_CASES = (
     "multi_rank_logs",
     "multi_rank_messy_input",
@@ -344,19 +338,6 @@ def test_graph_execution_order_diagnostics(corpus, tmp_path):  # 41
 
 
 # --- parity with tlparse 0.4.3 ------------------------------------------------------------------
-
-
-def _canonical(path: Path):
-    """A listing-ordered file's content with its entries sorted (and tlparse's hash-map thread
-    sort indexes blanked), so that only the order may differ."""
-    data = json.loads(path.read_text())
-    if isinstance(data, dict):
-        data["graphs"] = sorted(data["graphs"], key=lambda g: g["graph"])
-        return data
-    for event in data:
-        if event.get("name") == "thread_sort_index":
-            event["args"] = {}
-    return sorted(data, key=lambda e: json.dumps(e, sort_keys=True))
 
 
 @pytest.mark.parametrize("name", MULTI_RANK_CASES)
