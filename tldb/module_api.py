@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,28 @@ def encode_text(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: Schemes a link target taken from the log may have; others (javascript:, data:, vbscript:)
+#: would run code or show made-up content when the link is clicked.
+LINK_SCHEMES = frozenset({"http", "https"})
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+#: What browsers skip before reading a URL (C0 controls and space) and drop inside it.
+_URL_LEADING = "".join(map(chr, range(0x21)))
+_URL_DROPPED = re.compile(r"[\t\n\r]")
+
+
+def safe_href(value: Any) -> str:
+    """A link target that cannot act: tlparse writes a `link` envelope's url verbatim as the
+    href of its index entry, so `javascript:...` from a log would run when clicked. Targets
+    without a scheme (the report's own files) and http(s) URLs stay as they are; any other
+    becomes `#`. The scheme is read as a browser reads it (leading spaces and control
+    characters skipped, tabs and newlines dropped, any case)."""
+    text = "" if value is None else str(value)
+    found = _SCHEME.match(_URL_DROPPED.sub("", text).lstrip(_URL_LEADING))
+    if found and found.group(1).lower() not in LINK_SCHEMES:
+        return "#"
+    return text
+
+
 @functools.cache
 def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -130,6 +153,7 @@ def _environment(folder: str) -> jinja2.Environment:
     )
     env.filters["num"] = jsonfmt.format_number
     env.filters["text"] = lambda v: Markup(encode_text(v))
+    env.filters["href"] = safe_href
     env.globals["escape"] = html.escape
     return env
 
