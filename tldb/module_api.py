@@ -158,6 +158,13 @@ def _environment(folder: str) -> jinja2.Environment:
     return env
 
 
+@functools.lru_cache(maxsize=512)
+def _sql_text(path: Path) -> str:
+    """A module's SQL file, read once per process (a many-rank report runs every query once
+    per rank; module files do not change while tldb runs)."""
+    return path.read_text(encoding="utf-8")
+
+
 @dataclass
 class ModuleContext:
     """Everything a module may use: the database (read-only), config, manifest, templates."""
@@ -174,7 +181,7 @@ class ModuleContext:
 
     def sql(self, name: str) -> str:
         """The text of `name.sql` from the module's folder."""
-        return (self.module_dir / f"{name}.sql").read_text(encoding="utf-8")
+        return _sql_text(self.module_dir / f"{name}.sql")
 
     def query(self, name: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Rows of the module's `name.sql`, with `:log_id` and the given parameters bound."""

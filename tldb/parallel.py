@@ -46,8 +46,11 @@ def can_fork() -> bool:
 class SharedCounter:
     """A count several processes add to (files written), read by the caller for progress."""
 
-    def __init__(self) -> None:
-        self._value = multiprocessing.get_context("fork").Value("q", 0) if can_fork() else None
+    def __init__(self, shared: bool = True) -> None:
+        """`shared=False` when no worker will be forked: a shared value costs a lock and a
+        memory map (~1 ms), noticeable once per rank of a many-rank report."""
+        fork = shared and can_fork()
+        self._value = multiprocessing.get_context("fork").Value("q", 0) if fork else None
         self._local = 0
 
     def add(self, n: int = 1) -> int:

@@ -134,7 +134,7 @@ class ModuleRegistry:
             for parts in [module.shards if workers > 1 else 1]
             for shard in range(parts)
         ]
-        written = SharedCounter()
+        written = SharedCounter(shared=workers > 1)
 
         def start(in_child: bool) -> Callable[[int], _Rendered]:
             context = replace(ctx, db=reopen()) if in_child and reopen is not None else ctx
