@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 _MASK64 = (1 << 64) - 1
 _FX_SEED = 0x517CC1B727220A95
@@ -263,4 +265,169 @@ def summarize_execution_order(rows: list[OrderRow]) -> OrderSummary:
         order_differs=any(len(set(row.by_rank.values())) > 1 for row in rows),
         schedule_ranks=ranks_with(SCHEDULE_MISMATCH),
         cache_ranks=ranks_with(CACHE_MISMATCH),
+    )
+
+
+# --- rank lists that read at a thousand ranks ---------------------------------------------
+
+
+def rank_ranges(ranks: Iterable[int]) -> str:
+    """Ranks as ascending runs of consecutive numbers, `0-511, 513-1023`.
+
+    At a thousand ranks a group written out rank by rank is a wall of numbers; as runs, the
+    gaps (the ranks that differ) stand out. Duplicates count once and the input order does not
+    matter, so callers may pass any collection of ranks.
+    """
+    runs: list[str] = []
+    ordered = sorted(set(ranks))
+    start = 0
+    for index, rank in enumerate(ordered):
+        if index + 1 < len(ordered) and ordered[index + 1] == rank + 1:
+            continue
+        first = ordered[start]
+        runs.append(str(rank) if first == rank else f"{first}-{rank}")
+        start = index + 1
+    return ", ".join(runs)
+
+
+def rank_count(ranks: Iterable[int]) -> str:
+    """How many distinct ranks, spelled for a reader: `1 rank`, `1,023 ranks`."""
+    count = len(set(ranks))
+    return f"{count:,} rank" + ("" if count == 1 else "s")
+
+
+def compact_ranks(ranks: Iterable[int]) -> str:
+    """Ranges with their count, `0-511, 513-1023 (1,023 ranks)`: the form the page lists
+    groups of ranks in."""
+    distinct = set(ranks)
+    return f"{rank_ranges(distinct)} ({rank_count(distinct)})"
+
+
+def odd_ones_first(groups: Iterable[list[int]]) -> list[list[int]]:
+    """Groups smallest first (ties by lowest rank): in a divergence, the few ranks that differ
+    from the many are what a reader looks for, so they lead."""
+    return sorted(groups, key=lambda group: (len(group), sorted(group)))
+
+
+# --- compile time per rank ----------------------------------------------------------------
+
+#: A rank is an outlier when |t - median| > OUTLIER_Z * spread (Iglewicz and Hoaglin's modified
+#: z-score): spread is MAD_SCALE * MAD, which estimates the standard deviation of normal data
+#: without letting the outliers themselves inflate it; when more than half the ranks have the
+#: same time (MAD = 0), MEAN_AD_SCALE * the mean absolute deviation stands in for it.
+OUTLIER_Z = 3.5
+MAD_SCALE = 1.4826
+MEAN_AD_SCALE = 1.2533
+
+
+@dataclass(frozen=True)
+class RankTime:
+    rank: int
+    seconds: float
+    compiles: int
+    outlier: bool
+
+
+@dataclass(frozen=True)
+class CompileTimes:
+    """Each rank's total compile time and the ranks far from the median."""
+
+    #: The rule's constants, for the page to state the rule it applied.
+    z: ClassVar[float] = OUTLIER_Z
+    mad_scale: ClassVar[float] = MAD_SCALE
+    mean_ad_scale: ClassVar[float] = MEAN_AD_SCALE
+
+    ranks: list[RankTime]
+    median: float
+    mad: float
+    #: The spread the rule used: MAD_SCALE * mad, or MEAN_AD_SCALE * mean absolute deviation.
+    spread: float
+    mean_ad_fallback: bool
+
+    @property
+    def outliers(self) -> list[RankTime]:
+        """Outlier ranks, slowest first."""
+        return sorted((r for r in self.ranks if r.outlier), key=lambda r: (-r.seconds, r.rank))
+
+    @property
+    def threshold(self) -> float:
+        return OUTLIER_Z * self.spread
+
+
+def compile_times(totals: dict[int, tuple[float, int]]) -> CompileTimes | None:
+    """Median, MAD and outliers of per-rank compile time ({rank: (seconds, compiles)}); None
+    below two ranks, where there is nothing to compare."""
+    if len(totals) < 2:
+        return None
+    seconds = [totals[rank][0] for rank in sorted(totals)]
+    median = statistics.median(seconds)
+    deviations = [abs(s - median) for s in seconds]
+    mad = statistics.median(deviations)
+    spread, fallback = MAD_SCALE * mad, False
+    if mad == 0:
+        spread, fallback = MEAN_AD_SCALE * statistics.fmean(deviations), True
+    ranks = [
+        RankTime(rank, totals[rank][0], totals[rank][1], spread > 0 and dev > OUTLIER_Z * spread)
+        for rank, dev in zip(sorted(totals), deviations, strict=True)
+    ]
+    return CompileTimes(ranks, median, mad, spread, fallback)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of the compile-time chart (an inline SVG, drawn by the template).
+
+    One vertical bar per rank, in rank order: all ordinary ranks are a single <path> (one
+    `M x y V y` per rank, about 16 bytes), so 1,024 ranks stay around 16 kB with bars under a
+    pixel wide; outliers are <rect>s of their own with a <title> (there are few by definition).
+    """
+
+    width: int
+    height: int
+    left: int
+    right: int
+    base: float
+    top: float
+    bar: float
+    bars: str
+    outliers: list[tuple[float, float, float, RankTime]]
+    median_y: float
+    maximum: float
+    first_rank: int
+    last_rank: int
+
+
+def chart(times: CompileTimes, width: int = 640, height: int = 150) -> Chart:
+    """Lay out the bars: x by position in rank order, height proportional to compile time."""
+    left, right, top, bottom = 56, 56, 8, 22
+    base = height - bottom
+    plot = width - left - right
+    step = plot / len(times.ranks)
+    bar = min(step * 0.8, 24) if step >= 3 else step  # gaps while bars are wide enough to see
+    maximum = max(r.seconds for r in times.ranks) or 1.0
+
+    def y(seconds: float) -> float:
+        return round(base - seconds / maximum * (base - top), 1)
+
+    bars, outliers = [], []
+    for index, rank in enumerate(times.ranks):
+        x = round(left + (index + 0.5) * step, 2)
+        if rank.outlier:
+            outliers.append((round(x - bar / 2, 2), y(rank.seconds), round(bar, 3), rank))
+        else:
+            bars.append(f"M{x:g} {base:g}V{y(rank.seconds):g}")
+    return Chart(
+        width=width,
+        height=height,
+        left=left,
+        right=width - right,
+        base=base,
+        top=top,
+        bar=round(bar, 3),
+        bars="".join(bars),
+        outliers=outliers,
+        median_y=y(times.median),
+        maximum=maximum,
+        first_rank=times.ranks[0].rank,
+        last_rank=times.ranks[-1].rank,
     )

@@ -6,6 +6,10 @@ execution-order and tensor-metadata analyses), chromium_events.json (all ranks, 
 runtime_estimations.json, chromium_trace_with_runtime.json, collective_schedules.json and each
 rank's rank_N/collectives_parity.json. Ranks are always taken in ascending order and graph
 folders in name order, never in a file system's listing order.
+
+The page must read at a thousand ranks, so beyond tlparse's text it lists every group of ranks
+as ranges with a count, smallest group first, with tlparse's rank-by-rank lines folded below;
+and it sums each rank's compile time to point at the ranks far from the median (see README).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Landing:
 
     ranks: list[int]
     compile_divergence: bool = False
+    #: Ranks grouped by their list of compile ids (tlparse only says that they differ).
+    compile_groups: list[list[int]] = field(default_factory=list)
     cache_groups: list[list[int]] = field(default_factory=list)
     collective_groups: list[list[int]] = field(default_factory=list)
     has_chromium: bool = False
@@ -52,6 +58,8 @@ class Landing:
     tensor_groups: list[list[int]] = field(default_factory=list)
     problems: list[src.Problem] = field(default_factory=list)
     combined_db: str | None = None
+    compile_times: an.CompileTimes | None = None
+    chart: an.Chart | None = None
 
     @property
     def tensor_divergence(self) -> bool:
@@ -67,6 +75,12 @@ class Landing:
             or bool(self.problems)
         )
 
+    @property
+    def untimed_ranks(self) -> list[int]:
+        """Ranks left out of the compile-time summary: no compile metrics with a duration."""
+        timed = {r.rank for r in self.compile_times.ranks} if self.compile_times else set()
+        return [rank for rank in self.ranks if rank not in timed]
+
     def rank_blocks(self) -> list[list[int]]:
         if len(self.ranks) <= RANK_BLOCK:
             return [self.ranks]
@@ -76,7 +90,7 @@ class Landing:
 class MultiRank(Module):
     id = "multi_rank"
     name = "Multi-rank landing page"
-    subscriptions = ("logs", "envelopes", "outputs", "payloads")
+    subscriptions = ("logs", "envelopes", "outputs", "payloads", "metrics")
     modes = frozenset({MULTI_RANK_MODE})
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
@@ -86,6 +100,7 @@ class MultiRank(Module):
         self._runtime(ctx, landing)
         self._collectives(ctx, landing)
         self._execution_order(ctx, landing)
+        self._compile_times(ctx, landing)
         landing.combined_db = _combined_name(ctx)
         return ModuleOutput(files=self._files(ctx, landing))
 
@@ -97,6 +112,7 @@ class MultiRank(Module):
             ids[row["rank"]].append(row["compile_id"])
         first = ids[landing.ranks[0]] if landing.ranks else []
         landing.compile_divergence = any(v != first for v in ids.values())
+        landing.compile_groups = an.groups({rank: tuple(v) for rank, v in ids.items()})
         icons: dict[int, list[str]] = {rank: [] for rank in landing.ranks}
         for row in ctx.query("cache_suffixes"):
             icons[row["rank"]].append(row["suffix"])
@@ -161,6 +177,16 @@ class MultiRank(Module):
         rows = an.analyze_execution_order(orders, schedule_by_cid, cache_by_cid)
         landing.order = an.summarize_execution_order(rows)
 
+    def _compile_times(self, ctx: ModuleContext, landing: Landing) -> None:
+        """Which ranks took much longer (or shorter) to compile than the others: at scale, one
+        slow rank holds every other rank at its first collective."""
+        totals = {
+            row["rank"]: (row["seconds"], row["compiles"]) for row in ctx.query("compile_times")
+        }
+        landing.compile_times = an.compile_times(totals)
+        if landing.compile_times is not None:
+            landing.chart = an.chart(landing.compile_times)
+
     # --- files ----------------------------------------------------------------------------
 
     def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
@@ -189,7 +215,10 @@ class MultiRank(Module):
                 ),
             )
         yield from self._collectives_parity(ctx, landing.ranks)
-        yield "index.html", ctx.render("landing.html", landing=landing)
+        page = ctx.render(
+            "landing.html", landing=landing, compact=an.compact_ranks, odd_first=an.odd_ones_first
+        )
+        yield "index.html", page
 
     def _chromium_events(self, ctx: ModuleContext) -> Iterator[object]:
         for row in ctx.query("chromium"):
