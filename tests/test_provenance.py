@@ -1,4 +1,7 @@
-"""Provenance tracking pages (`-i`): tlparse's conformance tests 10-18, and what tldb adds.
+"""Provenance tracking pages (`-i`): parity with tlparse on logs written here (JIT and AOT code,
+the older graph names, AOT wrapper code as a graph_dump, kernel names with several colons,
+kernel stack traces), tlparse's conformance tests 10-18 on its own inputs (extended suite), and
+what tldb adds.
 
 The line mappings are checked against the reference tlparse's own pages, read at test time (the
 `oracle` fixture), plus a few literal values from the reference notes. tldb's page is its own
@@ -177,7 +180,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_provenance_tracking(case, corpus, oracle, tmp_path):
-    """Tests 10-16: the files exist and the mapping JSON equals tlparse's exactly."""
+    """Tests 10-16 on tlparse's inputs (CUDA and CPU, JIT and AOT, debug handles, the old
+    graph names): the files exist and the mapping JSON equals tlparse's exactly."""
     log, files, page, spots = CASES[case]
     ref, got = report_pair(oracle, corpus / INPUTS / log, tmp_path, "--inductor-provenance")
     for name in files:
@@ -202,16 +206,40 @@ def test_plain_text_mappings_match(case, corpus, oracle, tmp_path):
     assert_listings_follow_mappings(got / CASES[case][2])
 
 
-def test_multiple_colons_in_kernel_name(corpus):
-    """Test 17 needs inductor_provenance_long_log.txt, which the tlparse snapshot lacks."""
-    log = corpus / INPUTS / "inductor_provenance_long_log.txt"
-    if not log.is_file():
-        pytest.skip(f"{log.name} is missing from the tlparse test inputs (its blob was unreadable)")
-    pytest.fail(f"{log.name} appeared: port test 17 (cppCodeToPost['15892'], 33 entries)")
+CID = {"frame_id": 0, "frame_compile_id": 0, "attempt": 0}
+#: Stack traces of two kernels, one written with literal backslash-n sequences (as tlparse's
+#: input does), one with real newlines, trailing newlines and markup.
+STACK_TRACES = {
+    "triton_poi_fused_add_0": ['File "model.py", line 1, in f\\n  foo(<x>)\\n'],
+    "cpp_fused_mul_1": ['File "model.py", line 2, in g\n  bar()\n\n', "second & trace"],
+}
 
 
-def test_provenance_stack_trace_readable(corpus, tmp_path):
-    """Test 18: the kernel stack traces get a readable page with real newlines."""
+def test_provenance_stack_trace_readable(log_writer, oracle, tmp_path):
+    """Test 18's rules: kernel stack traces get a readable page with real newlines, also without
+    -i; a payload that is not JSON gets none. The page equals tlparse's."""
+    traces = artifact("inductor_provenance_tracking_kernel_stack_traces", "json", **CID)
+    log_writer.add(traces, json.dumps(STACK_TRACES))
+    log_writer.add(traces, "{not json")
+    log = log_writer.write(tmp_path / "traces.log")
+    for flags in ((), ("-i",)):
+        ref, got = report_pair(oracle, log, tmp_path / "-".join(flags or ("plain",)), *flags)
+        readable = sorted(p.relative_to(got).as_posix() for p in got.rglob("*_readable.html"))
+        assert readable == sorted(
+            p.relative_to(ref).as_posix() for p in ref.rglob("*_readable.html")
+        )
+        assert len(readable) == 1
+        text = (got / readable[0]).read_text(encoding="utf-8")
+        assert text == (ref / readable[0]).read_text(encoding="utf-8")
+        assert "line 1, in f\n  foo(&lt;x&gt;)</pre>" in text and "\\n" not in text
+        assert "  bar()</pre>" in text and "second &amp; trace" in text
+        index = (got / "index.html").read_text(encoding="utf-8")
+        assert '_readable.html">readable_html</a>' in index
+
+
+@pytest.mark.extended
+def test_provenance_stack_trace_readable_of_corpus_log(corpus, tmp_path):
+    """Test 18 on its own input."""
     out = tmp_path / "out"
     log = corpus / INPUTS / "inductor_provenance_extended_log.txt"
     result = run_tldb("report", str(log), "-o", str(out), "--no-browser", "-i")
@@ -392,15 +420,78 @@ def _visible_text(page: str) -> str:
     return "".join(parser.parts)
 
 
-def test_only_with_the_flag(corpus, tmp_path):
+def test_only_with_the_flag(log_writer, tmp_path):
     """No pages and no index section without -i, nor in export mode (tlparse returns early)."""
-    log = corpus / INPUTS / "inductor_provenance_jit_log.txt"
+    log = hostile_log(log_writer, tmp_path / "hostile.log")
     for flags in ((), ("-i", "--export")):
         out = tmp_path / "-".join(flags or ("plain",))
         result = run_tldb("report", str(log), "-o", str(out), "--no-browser", *flags)
         assert result.returncode == 0, result.stderr
         assert pages(out) == []
         assert "Provenance Tracking" not in (out / "index.html").read_text(encoding="utf-8")
+    with_flag = run_tldb("report", str(log), "-o", str(tmp_path / "i"), "--no-browser", "-i")
+    assert with_flag.returncode == 0, with_flag.stderr
+    assert pages(tmp_path / "i")
+    assert "Provenance Tracking" in (tmp_path / "i" / "index.html").read_text(encoding="utf-8")
+
+
+# An AOT compile as older torch versions log it: no compile id, the inductor_pre/post_grad_graph
+# names, the C++ wrapper code as a graph_dump, and namespaced kernel names with debug handles
+# (several colons: the C++ name is cut at the last one).
+AOT_PRE = (
+    "class M(torch.nn.Module):\n    def forward(self, x, w):\n"
+    '        mm: "f32[4, 4]" = torch.mm(x, w)\n'
+    '        relu: "f32[4, 4]" = torch.relu(mm)\n        return (relu,)\n'
+)
+AOT_POST = (
+    'class <lambda>(torch.nn.Module):\n    def forward(self, a: "f32[4, 4]", b: "f32[4, 4]"):\n'
+    '        mm: "f32[4, 4]" = torch.ops.aten.mm.default(a, b)\n'
+    '        relu: "f32[4, 4]" = torch.ops.aten.relu.default(mm)\n        return (relu,)\n'
+)
+AOT_WRAPPER = """
+
+#include <torch/csrc/inductor/aoti_include/cpu.h>
+void AOTInductorModel::run_impl(
+    AtenTensorHandle* input_handles) {
+    // Topologically Sorted Source Nodes: [mm] at::_ops::mm::call:4
+    at::_ops::mm::call(buf0, buf1, buf2);
+    // Topologically Sorted Source Nodes: [relu] cpp_fused_relu_0:5
+    int64_t cpp_fused_relu_0_xnumel = 16;
+    cpp_fused_relu_0(buf2);
+    at::_ops::mm::call(buf3, buf4, buf5);
+} // AOTInductorModel::run_impl
+"""
+AOT_NODES = {
+    "preToPost": {"mm": ["mm"], "relu": ["relu"]},
+    "postToPre": {"mm": ["mm"], "relu": ["relu"]},
+    "cppCodeToPost": {
+        "at::_ops::mm::call:4": ["mm"],
+        "cpp_fused_relu_0:5": ["relu"],
+        "at::_ops::mm::call": ["mm"],
+    },
+    "postToCppCode": {"mm": ["at::_ops::mm::call:4"], "relu": ["cpp_fused_relu_0:5"]},
+}
+
+
+@pytest.mark.parametrize("flags", [(), ("--plain-text",)], ids=["html", "plain"])
+def test_aot_wrapper_graph_dump_with_namespaced_kernels(flags, log_writer, oracle, tmp_path):
+    """Tests 13 and 17's quirks: the fallback graph names, the graph_dump wrapper, several
+    colons in a kernel name; the mappings equal tlparse's."""
+    log_writer.add({"inductor_pre_grad_graph": {}}, AOT_PRE)
+    log_writer.add({"inductor_post_grad_graph": {}}, AOT_POST)
+    dump = {"name": "inductor_aot_wrapper_code", "type": "cpp", "filename": "/t/cx.wrapper.cpp"}
+    log_writer.add({"graph_dump": dump}, AOT_WRAPPER)
+    nodes = artifact("inductor_provenance_tracking_node_mappings", "json")
+    log_writer.add(nodes, json.dumps(AOT_NODES))
+    ref, got = report_pair(oracle, log_writer.write(tmp_path / "aot.log"), tmp_path, "-i", *flags)
+    assert_same_pages(ref, got)
+    assert pages(got) == ["provenance_tracking_-_-_-_-.html"]
+    page = got / "provenance_tracking_-_-_-_-.html"
+    for name in ("inductor_pre_grad_graph_0.txt", "inductor_aot_wrapper_code_2.txt"):
+        assert (got / "-_-_-_-" / name).is_file()
+    mappings = mappings_of(page)
+    assert mappings["cppCodeToPost"] and mappings["preToPost"] and not mappings["pyCodeToPost"]
+    assert_listings_follow_mappings(page)
 
 
 def test_node_lines():
