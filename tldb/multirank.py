@@ -37,7 +37,7 @@ from tldb.registry import ModuleRegistry
 from tldb.report import (
     DB_NAME,
     ReportRequest,
-    print_load_summary,
+    print_summary,
     strict_problems,
 )
 from tldb.site import Site, prepare_output
@@ -63,15 +63,21 @@ def load_ranks(
     keys: dict[int, dict],
     workers: int,
     reuse: bool = True,
-) -> tuple[dict[int, Path], list[int]]:
+) -> tuple[dict[int, Path], dict[int, dict], list[int]]:
     """Load every rank log into OUT/rank_N/trace.db (skipping ranks already loaded for this
-    run when `reuse`); the rank databases by rank, and the ranks reused.
+    run when `reuse`); the rank databases and load summaries (rankstep.load_step) by rank,
+    and the ranks reused.
 
     A load reads in a second process (tldb/pipeline.py) only when loads run one at a time:
     with several at once every core is already busy."""
     rank_dirs = {log.rank: out_dir / f"rank_{log.rank}" for log in folder.logs}
-    reused = [r for r in rank_dirs if reuse and rankstep.is_loaded(rank_dirs[r], keys[r])]
-    todo = [log for log in folder.logs if log.rank not in reused]
+    summaries: dict[int, dict] = {}
+    for rank, rank_dir in rank_dirs.items():
+        summary = rankstep.loaded(rank_dir, keys[rank]) if reuse else None
+        if summary is not None:
+            summaries[rank] = summary
+    reused = sorted(summaries)
+    todo = [log for log in folder.logs if log.rank not in summaries]
     pipelined = workers == 1 or len(todo) == 1
     steps = [
         Step(f"rank {log.rank} (load of {log.path})", rankstep.load_step,
@@ -79,21 +85,19 @@ def load_ranks(
         for log in todo
     ]  # fmt: skip
     with rank_progress(len(steps), "loading ranks") as progress:
-        run_steps(executor, steps, progress)
-    return {rank: path / DB_NAME for rank, path in rank_dirs.items()}, reused
+        done = run_steps(executor, steps, progress)
+        summaries.update(zip((log.rank for log in todo), done, strict=True))
+    dbs = {rank: path / DB_NAME for rank, path in rank_dirs.items()}
+    return dbs, summaries, reused
 
 
-def inherited_strings(folder: RankFolder, dbs: dict[int, Path]) -> dict[int, dict[int, str]]:
+def inherited_strings(folder: RankFolder, summaries: dict[int, dict]) -> dict[int, dict[int, str]]:
     """What tlparse's shared string table holds for each rank beyond the rank's own entries:
     the entries of the ranks listed before it in the folder, later ones overwriting."""
     table: dict[int, str] = {}
     inherited: dict[int, dict[int, str]] = {}
     for rank in folder.listing:
-        db = dbmod.open_readonly(dbs[rank])
-        try:
-            own = dict(db.conn.execute("SELECT idx, value FROM strings ORDER BY log_id, idx"))
-        finally:
-            db.conn.close()
+        own = dict(summaries[rank]["strings"])
         inherited[rank] = {idx: value for idx, value in table.items() if idx not in own}
         table.update(own)
     return inherited
@@ -247,18 +251,13 @@ def _multi_rank(
         )
     clock = StageClock(config.verbose)
     with rank_executor(workers, request.scheduler) as executor:
-        dbs, reused_loads = load_ranks(folder, out_dir, executor, keys, workers)
+        dbs, summaries, reused_loads = load_ranks(folder, out_dir, executor, keys, workers)
         clock.done("load")
         stats_by_rank = {}
         for log in folder.logs:
             _echo([f"Processing rank {log.rank} → {out_dir / f'rank_{log.rank}'}"])
-            db = dbmod.open_readonly(dbs[log.rank])
-            try:
-                (log_id,) = db.conn.execute("SELECT id FROM logs").fetchone()
-                stats_by_rank[log.rank] = print_load_summary(db, log_id, config.verbose)
-            finally:
-                db.conn.close()
-        inherited = inherited_strings(folder, dbs)
+            stats_by_rank[log.rank] = print_summary(summaries[log.rank], config.verbose)
+        inherited = inherited_strings(folder, summaries)
         ranks, steps, renders = _render_steps(folder, out_dir, keys, request, inherited)
         reused_renders = sorted(renders)
         with rank_progress(len(steps), "rendering ranks") as progress:

@@ -32,7 +32,7 @@ from tldb import db as dbmod
 from tldb.loader import build_database
 from tldb.module_api import ReportConfig
 from tldb.registry import ModuleRegistry
-from tldb.report import DB_NAME, render_report
+from tldb.report import DB_NAME, load_summary, render_report
 
 RECORD = ".tldb-step.json"
 
@@ -79,9 +79,17 @@ def _forget(rank_dir: Path) -> None:
         (rank_dir / RECORD).unlink()
 
 
-def is_loaded(rank_dir: Path, key: dict) -> bool:
+def loaded(rank_dir: Path, key: dict) -> dict | None:
+    """The load summary of a rank loaded for this run (see load_step), or None."""
     record = read_record(rank_dir)
-    return bool(record) and record.get("key") == key and (rank_dir / DB_NAME).is_file()
+    if not record or record.get("key") != key or not (rank_dir / DB_NAME).is_file():
+        return None
+    summary = record.get("summary")
+    return summary if isinstance(summary, dict) else None
+
+
+def is_loaded(rank_dir: Path, key: dict) -> bool:
+    return loaded(rank_dir, key) is not None
 
 
 def rendered(rank_dir: Path, key: dict, inherited: dict[int, str]) -> dict | None:
@@ -95,13 +103,25 @@ def rendered(rank_dir: Path, key: dict, inherited: dict[int, str]) -> dict | Non
     return render
 
 
-def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> None:
-    """Load one rank log into rank_dir/trace.db and record it (no render yet)."""
+def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
+    """Load one rank log into rank_dir/trace.db and record it (no render yet); returns the
+    load summary: tlparse's end-of-parse facts (report.load_summary) and the rank's string
+    table, which the caller needs for every rank and would otherwise reopen each database for."""
     rank_dir.mkdir(parents=True, exist_ok=True)
     _forget(rank_dir)
     _clear_pages(rank_dir)  # pages of an older log or an interrupted step
     build_database([log], rank_dir / DB_NAME, pipelined=pipelined)
-    _write_record(rank_dir, {"key": key, "render": None})
+    db = dbmod.open_readonly(rank_dir / DB_NAME)
+    try:
+        (log_id,) = db.conn.execute("SELECT id FROM logs ORDER BY id").fetchone()
+        summary = load_summary(db, log_id)
+        summary["strings"] = db.conn.execute(
+            "SELECT idx, value FROM strings WHERE log_id = ? ORDER BY idx", [log_id]
+        ).fetchall()
+    finally:
+        db.conn.close()
+    _write_record(rank_dir, {"key": key, "summary": summary, "render": None})
+    return summary
 
 
 @functools.cache
@@ -135,7 +155,7 @@ def render_step(
     if not record or record.get("key") != key:
         raise FileNotFoundError(f"{rank_dir} holds no loaded database for this run")
     if record.get("render") is not None:  # a previous render's pages are about to go
-        _write_record(rank_dir, {"key": key, "render": None})
+        _write_record(rank_dir, {**record, "render": None})
         _clear_pages(rank_dir)
     registry = _registry(tuple(module_paths))
     chosen = registry.for_mode(config.mode, modules)
@@ -158,5 +178,5 @@ def render_step(
         "bytes": site.bytes,
         "unknown_compile_id": "unknown" in directory,
     }
-    _write_record(rank_dir, {"key": key, "render": render})
+    _write_record(rank_dir, {**record, "render": render})
     return render

@@ -79,33 +79,48 @@ def load_apart(logs: list[Path], target: Path) -> None:
         pool.submit(load_with_progress, logs, target).result()
 
 
-def print_load_summary(db, log_id: int, verbose: bool) -> Stats:
-    """tlparse's end-of-parse lines (rank, Stats, unknown fields), from the logs table."""
+def load_summary(db, log_id: int) -> dict:
+    """What tlparse prints at the end of a parse, as JSON-able values: the detected rank, the
+    Stats counters and every unknown field occurrence (in log order). A many-rank report keeps
+    it in each rank's step record, so printing it does not reopen the rank's database."""
     detected, stats_json = db.conn.execute(
         "SELECT detected_rank, stats FROM logs WHERE id = ?", [log_id]
     ).fetchone()
-    stats = Stats(**orjson.loads(stats_json))
-    unknown: dict[str, None] = {}
-    for (keys,) in db.conn.execute(
-        "SELECT unknown_keys FROM envelopes WHERE log_id = ? AND unknown_keys IS NOT NULL "
-        "ORDER BY id",
-        [log_id],
-    ):
-        for key in orjson.loads(keys):
-            if verbose:
-                echo_err(f"Unknown field {key}")
-            unknown.setdefault(key, None)
-    if detected is not None:
-        echo_err(f"Detected rank: {detected}")
+    unknown = [
+        key
+        for (keys,) in db.conn.execute(
+            "SELECT unknown_keys FROM envelopes WHERE log_id = ? AND unknown_keys IS NOT NULL "
+            "ORDER BY id",
+            [log_id],
+        )
+        for key in orjson.loads(keys)
+    ]
+    return {"detected": detected, "stats": orjson.loads(stats_json), "unknown": unknown}
+
+
+def print_summary(summary: dict, verbose: bool) -> Stats:
+    """tlparse's end-of-parse lines (rank, Stats, unknown fields) from a load_summary."""
+    stats = Stats(**summary["stats"])
+    if verbose:
+        for key in summary["unknown"]:
+            echo_err(f"Unknown field {key}")
+    if summary["detected"] is not None:
+        echo_err(f"Detected rank: {summary['detected']}")
     echo_err(stats.tlparse_line())
     extra = stats.extra_line()
     if extra:
         echo_err(extra)
+    unknown = dict.fromkeys(summary["unknown"])
     if unknown:
         echo_err(
             f"Unknown fields: {', '.join(unknown)} (kept in the database; see the envelope_kinds view)"
         )
     return stats
+
+
+def print_load_summary(db, log_id: int, verbose: bool) -> Stats:
+    """tlparse's end-of-parse lines (rank, Stats, unknown fields), from the logs table."""
+    return print_summary(load_summary(db, log_id), verbose)
 
 
 def _only_log(db) -> int:
