@@ -13,7 +13,11 @@ code adds later are combined too):
 - other primary keys get `rank` in front; UNIQUE constraints are dropped (the same payload may
   appear in several ranks);
 - indexes and views of the rank databases are re-created; meta rows of the combined database
-  itself have rank NULL.
+  itself have rank NULL, and a `rank_database` row per rank says where that rank's database
+  is (relative to the combined database's folder);
+- payload texts are kept only where cross-rank analyses read them (sql/combined_payloads.sql);
+  the others are NULL, their text being in the rank databases. At a thousand ranks a full copy
+  would double the database bytes on disk for text no cross-rank question reads.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from tldb import __version__
 from tldb import db as dbmod
 from tldb.errors import InputError
+from tldb.resources import sql_file
 
 _RANK_FOLDER = re.compile(r"rank_([0-9]+)")
 
@@ -98,6 +103,11 @@ def _tables(conn: sqlite3.Connection, schema: str) -> list[_Table]:
     return tables
 
 
+#: (table, column) whose values the combined database keeps only for the rows the SQL file
+#: selects (by id); the others are NULL.
+THINNED = {("payloads", "text"): "combined_payloads.sql"}
+
+
 def _create(conn: sqlite3.Connection, schema: str, table: _Table) -> None:
     """The combined table: `rank` first, the rank table's columns, primary key with rank."""
     info = conn.execute(f"PRAGMA {schema}.table_info({_quote(table.name)})").fetchall()
@@ -106,7 +116,7 @@ def _create(conn: sqlite3.Connection, schema: str, table: _Table) -> None:
         spec = f"{_quote(table.combined_name(column))} {ctype}".rstrip()
         if column == table.rowid:
             spec += " PRIMARY KEY"
-        elif notnull:
+        elif notnull and (table.name, column) not in THINNED:
             spec += " NOT NULL"
         if column in table.references:
             spec += f" REFERENCES {_quote(table.references[column])}(id)"
@@ -143,7 +153,7 @@ def combine(sources: list[tuple[int, Path]], target: Path) -> CombineResult:
         extras: dict[str, str] = {}  # index and view SQL of the rank databases, by name
         for rank, path in sorted(sources):
             _copy_rank(conn, rank, path, known, extras)
-        _finish(conn, extras, sorted(ranks))
+        _finish(conn, extras, sorted(sources), target)
         rows = {
             name: conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]
             for name in known
@@ -188,6 +198,13 @@ def _copy_rank(
                 shift = offsets.get(table.name) if column == table.rowid else None
                 if column in table.references:
                     shift = offsets.get(table.references[column], 0)
+                if (table.name, column) in THINNED:
+                    kept = sql_file(THINNED[table.name, column])
+                    values.append(
+                        f"CASE WHEN {_quote(table.rowid or 'rowid')} IN ({kept}) "
+                        f"THEN {_quote(column)} END"
+                    )
+                    continue
                 values.append(f"{_quote(column)} + {shift}" if shift else _quote(column))
             conn.execute(
                 f"INSERT INTO main.{_quote(table.name)} ({', '.join(targets)}) "
@@ -200,8 +217,11 @@ def _copy_rank(
         conn.execute("DETACH DATABASE r")
 
 
-def _finish(conn: sqlite3.Connection, extras: dict[str, str], ranks: list[int]) -> None:
+def _finish(
+    conn: sqlite3.Connection, extras: dict[str, str], sources: list[tuple[int, Path]], target: Path
+) -> None:
     """Indexes and views of the rank databases (those that still make sense), and meta."""
+    ranks = [rank for rank, _ in sources]
     for sql in extras.values():
         try:
             conn.execute(sql)
@@ -215,5 +235,10 @@ def _finish(conn: sqlite3.Connection, extras: dict[str, str], ranks: list[int]) 
             ("combined_ranks", ",".join(map(str, ranks))),
             ("load_complete", "1"),
         ],
+    )
+    folder = target.resolve().parent
+    conn.executemany(
+        "INSERT INTO meta (rank, key, value) VALUES (?, 'rank_database', ?)",
+        [(rank, os.path.relpath(path.resolve(), folder)) for rank, path in sources],
     )
     conn.execute("ANALYZE")
