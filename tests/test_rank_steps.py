@@ -4,14 +4,17 @@ local run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import DATA, run_tldb
+from torch213_log import envelopes
 
 from tldb.errors import OutputExistsError
 from tldb.module_api import ReportConfig
@@ -213,3 +216,32 @@ def test_unreachable_scheduler_is_a_one_line_error(reference, tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_combined_database_is_not_a_second_copy(reference, tmp_path):
+    """ranks.db keeps the payload texts cross-rank analyses read and no others; the landing
+    page still has every rank's chromium events, read from the rank databases."""
+    logs, _ = reference
+    out = tmp_path / "out"
+    report(logs, out)
+    combined = sqlite3.connect(out / "ranks.db")
+    kept = combined.execute(
+        "SELECT DISTINCT e.kind FROM envelopes e JOIN payloads p ON p.rank = e.rank "
+        "AND p.id = e.payload_id WHERE p.text IS NOT NULL"
+    ).fetchall()
+    assert {kind for (kind,) in kept} <= {"inductor_output_code", "artifact"}
+    dropped = combined.execute(
+        "SELECT count(*), sum(p.size) FROM envelopes e JOIN payloads p ON p.id = e.payload_id "
+        "WHERE e.kind = 'chromium_event' AND p.text IS NULL"
+    ).fetchone()
+    assert dropped[0] > 0 and dropped[1] > 0
+    databases = dict(combined.execute("SELECT rank, value FROM meta WHERE key = 'rank_database'"))
+    assert databases == {r: f"rank_{r}/trace.db" for r in range(len(SOURCES))}
+    events = json.loads((out / "chromium_events.json").read_text())
+    expected = [
+        rank
+        for rank, name in enumerate(SOURCES)
+        for kind, _meta, payload in envelopes(Path(name).stem)
+        if kind == "chromium_event" and payload is not None
+    ]
+    assert [event["pid"] for event in events] == expected
