@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 import orjson
+import sqlite_utils
 
 from tldb import __version__
 from tldb import db as dbmod
@@ -110,16 +111,16 @@ def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
     rank_dir.mkdir(parents=True, exist_ok=True)
     _forget(rank_dir)
     _clear_pages(rank_dir)  # pages of an older log or an interrupted step
-    build_database([log], rank_dir / DB_NAME, pipelined=pipelined)
-    db = dbmod.open_readonly(rank_dir / DB_NAME)
-    try:
+    summary: dict = {}
+
+    def summarize(db: sqlite_utils.Database) -> None:
         (log_id,) = db.conn.execute("SELECT id FROM logs ORDER BY id").fetchone()
-        summary = load_summary(db, log_id)
+        summary.update(load_summary(db, log_id))
         summary["strings"] = db.conn.execute(
             "SELECT idx, value FROM strings WHERE log_id = ? ORDER BY idx", [log_id]
         ).fetchall()
-    finally:
-        db.conn.close()
+
+    build_database([log], rank_dir / DB_NAME, pipelined=pipelined, after=summarize)
     _write_record(rank_dir, {"key": key, "summary": summary, "render": None})
     return summary
 
