@@ -3,6 +3,7 @@ derive expected values independently of tldb's reader and loader."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -14,11 +15,19 @@ CONTEXT |= {"has_payload", "subgraph_name", "stack"}
 _HEADER = re.compile(r"^[VIWEC]\d{4} [^\]]*\] (\{.*)$")
 
 
+def log_text(name: str) -> str:
+    """The text of tests/data/torch213/<name>.log, stored plain or as <name>.log.gz."""
+    plain = TRACES / f"{name}.log"
+    if plain.is_file():
+        return plain.read_text(encoding="utf-8")
+    return gzip.decompress((TRACES / f"{name}.log.gz").read_bytes()).decode("utf-8")
+
+
 def envelopes(name: str) -> Iterator[tuple[str, dict, str | None]]:
-    """(kind, metadata, payload) of each envelope of tests/data/torch213/<name>.log."""
+    """(kind, metadata, payload) of each envelope of tests/data/torch213/<name>.log(.gz)."""
     kind = meta = None
     payload: list[str] | None = None
-    for line in (TRACES / f"{name}.log").read_text(encoding="utf-8").splitlines():
+    for line in log_text(name).splitlines():
         if line.startswith("\t") and meta is not None:
             payload = (payload or []) + [line[1:]]
             continue
