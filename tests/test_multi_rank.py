@@ -1,5 +1,7 @@
 """`tldb report DIR --all-ranks-html`: tlparse's multi-rank conformance tests (19-41 of its
-suite, run on copies of the inputs), parity with tlparse 0.4.3, and tldb's own additions."""
+suite, run on copies of the inputs: extended), parity with tlparse 0.4.3 (every page, landing
+and ranks, on tlparse's inputs and on variants of the in-repo gloo runs), and tldb's own
+additions."""
 
 from __future__ import annotations
 
@@ -378,6 +380,40 @@ def test_parity_with_tlparse(name, oracle, corpus, tmp_path):
     case = next(c for c in json.loads((corpus / "cases.json").read_text()) if c["name"] == name)
     assert case["flags"] == ["--all-ranks-html"]
     assert_multi_rank_parity(oracle, corpus / case["input"], tmp_path)
+
+
+#: In-repo multi-rank inputs built from the gloo runs of tests/data/torch213 (ranks2: two ranks
+#: that differ only in tensor metadata; ranks4: four ranks whose compile ids, cache outcomes and
+#: collective schedules diverge), as {rank file name: in-repo log, or None for an empty file}.
+#: The plain folders are cases of tests/data/cases.json (test_parity); these variants give the
+#: landing page's analyses other rank sets.
+GLOO = "torch213/ranks{}/dedicated_log_torch_trace_rank_{}.log"
+GLOO_VARIANTS = {
+    # Rank numbers with a gap (no rank 2).
+    "ranks4_sparse": {RANK.format(r): GLOO.format(4, r) for r in (0, 1, 3)},
+    # Two ranks from different runs: their compile ids, cache outcomes and collective
+    # schedules diverge.
+    "mixed_runs": {RANK.format(0): GLOO.format(2, 0), RANK.format(1): GLOO.format(4, 3)},
+    # The two-rank run with its ranks swapped, and a third rank whose log is empty.
+    "ranks2_swapped_and_empty": {
+        RANK.format(0): GLOO.format(2, 1),
+        RANK.format(1): GLOO.format(2, 0),
+        RANK.format(2): None,
+    },
+}
+
+
+@pytest.mark.parametrize("name", GLOO_VARIANTS)
+def test_in_repo_parity_with_tlparse(name, oracle, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for rank_file, log in GLOO_VARIANTS[name].items():
+        (source / rank_file).write_bytes(data_path(log).read_bytes() if log else b"")
+    assert_multi_rank_parity(oracle, source, tmp_path / "reports")
+    # Each variant's ranks differ: the landing page's analyses have something to say.
+    page = landing(tmp_path / "reports" / "tldb")
+    assert "Diverging collective operation sequences detected" in page
+    assert "Diverging Cache hit/miss patterns detected" in page
 
 
 # --- tldb's own behaviour -----------------------------------------------------------------------
