@@ -562,8 +562,7 @@ def test_report_does_not_depend_on_worker_count(tmp_path):
     from tldb.multirank import run_multi_rank
     from tldb.report import ReportRequest
 
-    logs = ["torch213/cache_1.log", "torch213/dynamo.log", "torch213/cache_2.log"]
-    source = in_repo_ranks(tmp_path / "in", logs)
+    source = in_repo_ranks(tmp_path / "in", [GLOO.format(4, rank) for rank in range(4)])
     trees = []
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
