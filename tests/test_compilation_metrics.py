@@ -183,11 +183,20 @@ def test_corpus_pages_match_tlparse(corpus, oracle, tmp_path, log, flags):
 
 @pytest.mark.parametrize(
     ("name", "flags"),
-    [("dynamo", ()), ("dynamo", ("--plain-text",)), ("cache_1", ()), ("regional", ())],
+    [
+        ("dynamo", ()),
+        ("dynamo", ("--plain-text",)),
+        ("cache_1", ()),
+        ("regional", ()),
+        ("shapes", ()),
+        ("compiled_autograd", ()),
+        ("ddp", ()),
+    ],
 )
 def test_torch213_pages_match_tlparse(oracle, tmp_path, name, flags):
     """Real torch 2.13 logs: a restart, a failed compile (fullgraph graph break), a backward
-    pass with its bwd_compilation_metrics, Inductor compiles missing the caches."""
+    pass with its bwd_compilation_metrics, Inductor compiles missing the caches, symbolic
+    shape specializations and fast guards, compiled autograd ids, DDP's split graphs."""
     log = data_path(f"torch213/{name}.log")
     assert report(log, tmp_path / "out", *flags).returncode == 0
     assert reference(oracle, log, tmp_path / "ref", *flags).returncode == 0
