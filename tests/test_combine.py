@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, LogWriter, run_tldb
+from conftest import LogWriter, data_path, run_tldb
+from torch213_log import envelopes
 
 from tldb import db as dbmod
 from tldb.loader import build_database
 
-INPUTS = CORPUS / "tlparse-tests" / "inputs"
+#: Four gloo ranks of one torch 2.13 job (tests/data/torch213): the last compiles one more graph.
+RANK_LOG = "ranks4/dedicated_log_torch_trace_rank_{}"
 
 
 def _tables(path: Path) -> list[str]:
@@ -29,15 +33,18 @@ def _count(path: Path, table: str, where: str = "", args: tuple = ()) -> int:
         return conn.execute(f'SELECT count(*) FROM "{table}" {where}', args).fetchone()[0]
 
 
+def rank_log(rank: int) -> Path:
+    return data_path(f"torch213/{RANK_LOG.format(rank)}.log")
+
+
 @pytest.fixture(scope="module")
-def rank_dbs(corpus, tmp_path_factory) -> dict[int, Path]:
-    """The four multi_rank_logs ranks, each in its own database (rank from the file name)."""
+def rank_dbs(tmp_path_factory) -> dict[int, Path]:
+    """The four ranks, each in its own database (rank from the file name)."""
     base = tmp_path_factory.mktemp("ranks")
     dbs = {}
     for rank in range(4):
-        log = INPUTS / "multi_rank_logs" / f"dedicated_log_torch_trace_rank_{rank}.log"
         dbs[rank] = base / f"r{rank}.db"
-        build_database([log], dbs[rank])
+        build_database([rank_log(rank)], dbs[rank])
     return dbs
 
 
@@ -59,18 +66,74 @@ def test_every_table_has_a_rank_column_and_the_rank_dbs_rows(rank_dbs, combined)
         assert columns[0] == "rank", table
         for rank, path in rank_dbs.items():
             own = _count(path, table)
+            # meta: one more row per rank, saying where that rank's database is
+            own += table == "meta"
             assert _count(combined, table, "WHERE rank = ?", (rank,)) == own, (table, rank)
     # The combined database's own facts (meta rows with rank NULL) make it a tldb database.
     assert _count(combined, "meta", "WHERE rank IS NULL AND key = 'load_complete'") == 1
+    with sqlite3.connect(combined) as conn:
+        where = dict(conn.execute("SELECT rank, value FROM meta WHERE key = 'rank_database'"))
+    folder = combined.parent
+    assert {r: (folder / v).resolve() for r, v in where.items()} == {
+        r: p.resolve() for r, p in rank_dbs.items()
+    }
 
 
-def test_group_by_rank(combined):
+#: Payloads whose text the combined database keeps: those the cross-rank analyses read (output
+#: code, collective schedules, runtime estimates and tensor metadata, execution orders).
+CROSS_RANK = (
+    "inductor_output_code",
+    "inductor_collective_schedule",
+    "inductor_runtime_and_tensor_meta",
+    "graph_execution",
+)
+
+
+def cross_rank_md5s(rank: int) -> set[str]:
+    """md5s of the rank log's payloads the cross-rank analyses read, read from the log."""
+    md5s = set()
+    for kind, meta, payload in envelopes(RANK_LOG.format(rank)):
+        name = meta["artifact"]["name"] if kind == "artifact" else kind
+        if payload is not None and name.startswith(CROSS_RANK):
+            md5s.add(meta["has_payload"])
+    return md5s
+
+
+def test_payload_texts_only_where_cross_rank_analyses_read_them(rank_dbs, combined):
+    """The other texts stay in the rank databases only: every payload row is there, with its
+    md5 and size, and the texts kept are the rank database's."""
+    with sqlite3.connect(combined) as conn:
+        for rank, path in rank_dbs.items():
+            kept = dict(
+                conn.execute(
+                    "SELECT md5, text FROM payloads WHERE rank = ? AND text IS NOT NULL", (rank,)
+                )
+            )
+            assert set(kept) == cross_rank_md5s(rank) and kept, rank
+            with sqlite3.connect(path) as own:
+                texts = dict(own.execute("SELECT md5, text FROM payloads"))
+            assert {md5: texts[md5] for md5 in kept} == kept
+
+
+def tlparse_ok(oracle, log: Path, out: Path) -> int:
+    """tlparse's `ok` count of one log (its Stats line)."""
+    reference = subprocess.run(
+        [*oracle, str(log), "-o", str(out), "--no-browser"], capture_output=True, text=True
+    )
+    found = re.search(r"Stats \{ ok: (\d+)", reference.stderr)
+    assert found is not None, reference.stderr
+    return int(found.group(1))
+
+
+def test_group_by_rank(combined, oracle, tmp_path):
     with sqlite3.connect(combined) as conn:
         rows = conn.execute(
             "SELECT rank, count(*) FROM envelopes WHERE status = 'ok' GROUP BY rank ORDER BY rank"
         ).fetchall()
-        # The tlparse `ok` counts of each rank log.
-        assert rows == [(0, 13), (1, 808), (2, 13), (3, 297)]
+        # The tlparse `ok` counts of each rank log (the last rank's is larger: one more graph).
+        expected = [(r, tlparse_ok(oracle, rank_log(r), tmp_path / str(r))) for r in range(4)]
+        assert rows == expected
+        assert expected[3][1] > expected[0][1]
         # The envelope's own rank key is kept, renamed beside the new column.
         columns = [r[1] for r in conn.execute("PRAGMA table_info(envelopes)")]
         assert columns[0] == "rank" and "envelope_rank" in columns

@@ -1,20 +1,25 @@
-"""`tldb serve`: Datasette over corpus databases answers every table, view and canned query.
+"""`tldb serve`: Datasette over tldb databases answers every table, view and canned query.
 
-Databases are built from the corpus once per module and served through the same code path as
-`tldb serve` (plan_serve + make_datasette), using Datasette's in-process test client.
+Databases are built once per module from the torch 2.13 logs of tests/data (one database per
+log, and the `tldb combine` of a four-rank job) and served through the same code path as
+`tldb serve` (plan_serve + make_datasette), using Datasette's in-process test client. Expected
+answers are read from the logs with plain json (tests/torch213_log.py).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import yaml
-from conftest import run_tldb
+from conftest import data_path, run_tldb
+from torch213_log import envelopes, label
 
 from tldb.combine import combine
 from tldb.directory import build_manifest
@@ -23,50 +28,58 @@ from tldb.report import ReportRequest, run_report
 from tldb.resources import metadata_file
 from tldb.serve import TEMPLATE_DATABASE, make_datasette, parse_settings, plan_serve
 
-INPUTS = Path("tlparse-tests") / "inputs"
-G2 = Path("torch213") / "g_2ranks"
+#: The four-rank gloo job (tests/data/torch213/ranks4): rank 3 compiles a second graph and its
+#: compiled step also broadcasts, so compile ids and collective schedules differ across ranks.
+RANK = "ranks4/dedicated_log_torch_trace_rank_{}"
 
-#: Databases served in these tests: name -> corpus logs (several logs: the `tldb combine` of
-#: one database per log).
+#: Databases served in these tests: name -> torch 2.13 logs (several logs: the `tldb combine`
+#: of one database per log).
 SOURCES = {
-    "comp_metrics": [INPUTS / "comp_metrics.log"],
-    "comp_failure": [INPUTS / "comp_failure.log"],
-    "cache_hit_miss": [INPUTS / "cache_hit_miss.log"],
-    "rank_1": [G2 / "dedicated_log_torch_trace_rank_1_c51nhzd7.log"],
-    "ranks": [
-        G2 / "dedicated_log_torch_trace_rank_0_5lbcawvb.log",
-        G2 / "dedicated_log_torch_trace_rank_1_c51nhzd7.log",
-    ],
+    "dynamo": ["dynamo"],  # graph break, recompile, failure; aot_eager (no Inductor caches)
+    "cache": ["cache_1"],  # Inductor cache misses, a recompile on a size change
+    "shapes": ["shapes"],  # dynamic shapes, a dumped guards list
+    "rank_3": [RANK.format(3)],
+    "ranks": [RANK.format(rank) for rank in range(4)],
 }
 
-#: Sample parameters of every canned query, and the databases where the corpus has rows for it.
+#: Sample parameters of every canned query, and the databases whose logs have what it lists
+#: (it answers with no rows on the others).
 QUERIES = {
-    "distinct_graph_breaks": ({}, ["comp_metrics", "rank_1", "ranks"]),
-    "recompiles_by_frame": ({}, ["rank_1", "ranks"]),
-    "failures_and_restarts": ({}, ["comp_metrics", "comp_failure", "rank_1"]),
+    "distinct_graph_breaks": ({}, ["dynamo"]),
+    "recompiles_by_frame": ({}, ["dynamo", "cache"]),
+    "failures_and_restarts": ({}, ["dynamo"]),
     "slowest_compiles": ({"rank": ""}, list(SOURCES)),
-    "compile_phases": ({"compile_id": "4/0", "rank": "1"}, ["rank_1", "ranks"]),
-    "phase_totals": ({}, ["comp_failure", "cache_hit_miss", "rank_1", "ranks"]),
-    "cache_hit_rate": ({}, ["cache_hit_miss", "rank_1", "ranks"]),
-    "guards_per_compile": ({}, ["comp_metrics", "cache_hit_miss", "rank_1", "ranks"]),
-    "unknown_envelope_kinds": ({}, ["rank_1", "ranks"]),
-    "compile_envelopes": ({"compile_id": "[4/0]", "rank": ""}, ["rank_1", "ranks"]),
-    "rank_compile_ids": ({}, ["rank_1", "ranks"]),
-    "rank_cache_outcomes": ({}, ["cache_hit_miss", "rank_1", "ranks"]),
-    "rank_collectives": ({}, ["rank_1", "ranks"]),
+    "compile_phases": ({"compile_id": "0/0", "rank": ""}, ["dynamo", "cache", "shapes", "rank_3"]),
+    "phase_totals": ({}, ["dynamo", "cache", "shapes", "rank_3"]),
+    "cache_hit_rate": ({}, ["cache", "rank_3", "ranks"]),
+    "guards_per_compile": ({}, list(SOURCES)),
+    # tlparse does not know create_symbol (the dynamic-shape logs)
+    "unknown_envelope_kinds": ({}, ["cache", "shapes"]),
+    "compile_envelopes": ({"compile_id": "[0/0]", "rank": ""}, list(SOURCES)),
+    # the rank queries need ranks: from the file names of the rank logs
+    "rank_compile_ids": ({}, ["rank_3", "ranks"]),
+    "rank_cache_outcomes": ({}, ["cache", "rank_3", "ranks"]),
+    "rank_collectives": ({}, ["rank_3", "ranks"]),
 }
+#: (query, database) pairs left out above: the phase queries on a combined database, which
+#: lost its chromium event texts (see test_phase_queries_answer_on_a_combined_database).
+COMBINED_PHASES = {("compile_phases", "ranks"), ("phase_totals", "ranks")}
+
+
+def log_path(name: str) -> Path:
+    return data_path(f"torch213/{name}.log")
 
 
 @pytest.fixture(scope="module")
-def served_dir(corpus, tmp_path_factory) -> Path:
+def served_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("served")
     parts = tmp_path_factory.mktemp("rank_databases")
     for name, logs in SOURCES.items():
         if len(logs) == 1:
-            build_database([corpus / logs[0]], folder / f"{name}.db")
+            build_database([log_path(logs[0])], folder / f"{name}.db")
             continue
         for rank, log in enumerate(logs):
-            build_database([corpus / log], parts / f"{name}_{rank}.db")
+            build_database([log_path(log)], parts / f"{name}_{rank}.db")
         combine([(r, parts / f"{name}_{r}.db") for r in range(len(logs))], folder / f"{name}.db")
     return folder
 
@@ -116,7 +129,7 @@ async def test_every_table_and_view_page_answers_with_its_rows(ds, served_dir):
 
 
 @pytest.mark.asyncio
-async def test_every_canned_query_answers_with_rows_where_the_corpus_has_data(ds):
+async def test_every_canned_query_answers_with_rows_where_the_log_has_data(ds):
     shipped = yaml.safe_load(metadata_file().read_text(encoding="utf-8"))
     assert set(shipped["databases"][TEMPLATE_DATABASE]["queries"]) == set(QUERIES)
     for query, (params, with_rows) in QUERIES.items():
@@ -125,33 +138,117 @@ async def test_every_canned_query_answers_with_rows_where_the_corpus_has_data(ds
             page = await ds.client.get(f"/{name}/{query}?{args.lstrip('&')}")
             assert page.status_code == 200, (name, query, page.text[:300])
             rows = await _json(ds, f"/{name}/{query}.json?_shape=array{args}")
-            if name in with_rows:
-                assert rows, f"{query} has no rows on {name}"
+            if (query, name) not in COMBINED_PHASES:
+                assert bool(rows) == (name in with_rows), (query, name, rows[:1])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tldb bug: a combined database keeps no chromium event texts (sql/combined_payloads"
+    ".sql), so its chromium_spans view, and the phase queries that take a rank, are empty",
+)
+@pytest.mark.asyncio
+async def test_phase_queries_answer_on_a_combined_database(ds):
+    for query, (params, _) in QUERIES.items():
+        if (query, "ranks") in COMBINED_PHASES:
+            args = "".join(f"&{k}={v}" for k, v in params.items())
+            assert await _json(ds, f"/ranks/{query}.json?_shape=array{args}"), query
+
+
+def _metrics(name: str) -> list[tuple[str, dict]]:
+    """(compile id label, compilation_metrics fields) of each metrics envelope of a log."""
+    return [
+        (label(meta), meta["compilation_metrics"])
+        for kind, meta, _ in envelopes(name)
+        if kind == "compilation_metrics"
+    ]
+
+
+def _artifacts(name: str, artifact: str) -> list[tuple[dict, str]]:
+    return [
+        (meta, payload)
+        for kind, meta, payload in envelopes(name)
+        if kind == "artifact" and meta["artifact"]["name"] == artifact
+    ]
 
 
 @pytest.mark.asyncio
 async def test_queries_answer_the_questions(ds):
-    breaks = await _json(ds, "/rank_1/distinct_graph_breaks.json?_shape=array")
-    assert len(breaks) == 3
-    assert breaks[0]["first_location"].endswith("torch/nn/parallel/distributed.py:1757")
-    recompiles = await _json(ds, "/rank_1/recompiles_by_frame.json?_shape=array")
-    assert [(r["frame_id"], r["compiles"]) for r in recompiles] == [(5, 3)]
-    assert "step == 0" in recompiles[0]["reasons"]
-    failures = await _json(ds, "/comp_failure/failures_and_restarts.json?_shape=array")
-    assert failures[0]["fail_type"] == "BackendCompilerFailed"
-    hits = await _json(ds, "/rank_1/cache_hit_rate.json?_shape=array")
-    assert {(r["cache"], r["hits"], r["lookups"]) for r in hits} == {
-        ("aotautograd", 1, 6),
-        ("fx_graph", 1, 9),
+    # The graph break: its reason and the user line, as the log's break artifact says.
+    (_, text), *more = _artifacts("dynamo", "dynamo_graph_break_reason")
+    assert not more
+    where = text.split("\n")[0].removeprefix("Graph break in user code at ")
+    breaks = await _json(ds, "/dynamo/distinct_graph_breaks.json?_shape=array")
+    assert [(b["first_location"], b["occurrences"]) for b in breaks] == [(where, 1)]
+    assert "torch._dynamo.graph_break()" in breaks[0]["reason"]
+    # The recompiled frame: every frame with two compile ids, with the recompile reasons.
+    frames = Counter(
+        meta["frame_id"] for kind, meta, _ in envelopes("dynamo") if kind == "dynamo_start"
+    )
+    recompiles = await _json(ds, "/dynamo/recompiles_by_frame.json?_shape=array")
+    assert [(r["frame_id"], r["compiles"]) for r in recompiles] == [
+        (frame, n) for frame, n in frames.items() if n > 1
+    ]
+    for _, payload in _artifacts("dynamo", "recompile_reasons"):
+        try:  # a JSON list, or the reason itself when there is one
+            reasons = json.loads(payload)
+        except ValueError:
+            reasons = [payload]
+        assert all(reason in recompiles[0]["reasons"] for reason in reasons)
+    # Failures and restarts: the metrics' fail types and restart reasons.
+    failures = await _json(ds, "/dynamo/failures_and_restarts.json?_shape=array")
+    metrics = _metrics("dynamo")
+    assert [f["fail_type"] for f in failures if f["failure"] == "failure"] == [
+        m["fail_type"] for _, m in metrics if m.get("fail_type")
+    ]
+    assert [f["compile_id"] for f in failures if f["failure"] == "restart"] == [
+        cid for cid, m in metrics for _ in m.get("restart_reasons") or []
+    ]
+    # Cache lookups: the cache artifacts of the log (the first run misses every lookup).
+    outcomes = Counter()
+    for kind, meta, _ in envelopes("cache_1"):
+        name = meta["artifact"]["name"] if kind == "artifact" else ""
+        for cache in ("fx_graph", "aotautograd"):
+            for outcome in ("hit", "miss", "bypass"):
+                outcomes[cache, outcome] += name == f"{cache}_cache_{outcome}"
+    hits = await _json(ds, "/cache/cache_hit_rate.json?_shape=array")
+    assert {(r["cache"], r["hits"], r["misses"], r["lookups"]) for r in hits} == {
+        (
+            c,
+            outcomes[c, "hit"],
+            outcomes[c, "miss"],
+            sum(outcomes[c, o] for o in ("hit", "miss", "bypass")),
+        )
+        for c in ("fx_graph", "aotautograd")
     }
-    phases = await _json(ds, "/rank_1/compile_phases.json?_shape=array&compile_id=[4/0]&rank=")
-    assert {"dynamo", "backend_compile", "inductor_compile"} <= {p["name"] for p in phases}
+    assert outcomes["fx_graph", "miss"] > 0
+    # The phases of one compile: the chromium events logged for it, the longest at 100%.
+    spans = set()
+    for kind, _, payload in envelopes(RANK.format(3)):
+        event = json.loads(payload) if kind == "chromium_event" else {}
+        if event.get("ph") in ("B", "X") and (event.get("args") or {}).get("compile_id") == "0/0":
+            spans.add(event["name"])
+    phases = await _json(ds, "/rank_3/compile_phases.json?_shape=array&compile_id=[0/0]&rank=")
+    assert {p["name"] for p in phases} == spans
     assert max(p["percent"] for p in phases) == 100.0
+    # Across ranks: the compile ids not on every rank, and where they are missing.
+    starts = {
+        rank: {label(m) for k, m, _ in envelopes(RANK.format(rank)) if k == "dynamo_start"}
+        for rank in range(4)
+    }
+    common = set.intersection(*starts.values())
+    expected = {
+        cid: ",".join(str(r) for r in range(4) if cid not in starts[r])
+        for cid in set.union(*starts.values()) - common
+    }
+    assert expected
     ranks = await _json(ds, "/ranks/rank_compile_ids.json?_shape=array")
     divergent = {r["compile_id"]: r["missing_on"] for r in ranks if not r["same_on_all_ranks"]}
-    assert divergent == {"[5/1]": "0", "[5/2]": "0"}
-    slow = await _json(ds, "/ranks/slowest_compiles.json?_shape=array&rank=0")
-    assert slow[0]["compile_id"] == "[4/0]" and {r["rank"] for r in slow} == {0}
+    assert divergent == expected
+    # The slowest compiles of one rank: its metrics, longest first.
+    slow = await _json(ds, "/ranks/slowest_compiles.json?_shape=array&rank=3")
+    longest = max(_metrics(RANK.format(3)), key=lambda item: item[1]["duration_us"])[0]
+    assert slow[0]["compile_id"] == longest and {r["rank"] for r in slow} == {3}
 
 
 def test_compiles_view_agrees_with_the_report_manifest(served_dir):
@@ -189,15 +286,17 @@ def test_compiles_view_agrees_with_the_report_manifest(served_dir):
     ],
 )
 async def test_write_sql_is_refused(ds, served_dir, sql):
-    response = await ds.client.get(f"/rank_1.json?sql={sql}")
+    before = _relations(served_dir / "rank_3.db")
+    response = await ds.client.get(f"/rank_3.json?sql={sql}")
     assert response.status_code == 400
-    assert _relations(served_dir / "rank_1.db")["meta"] == 3
+    assert _relations(served_dir / "rank_3.db") == before
+    assert before["meta"] > 0
 
 
 @pytest.fixture(scope="module")
-def report_dir(corpus, tmp_path_factory) -> Path:
+def report_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "out"
-    run_report(ReportRequest(source=corpus / INPUTS / "comp_metrics.log", out_dir=out))
+    run_report(ReportRequest(source=log_path("dynamo"), out_dir=out))
     return out
 
 
@@ -248,27 +347,39 @@ def test_database_files_and_several_folders(report_dir, tmp_path):
     assert plan.mounts == {"report": report_dir.resolve(), "report_2": other.resolve()}
 
 
+def _schedules(rank: int) -> dict[str, list[str]]:
+    """Collective schedule of each compile of a rank, from its log."""
+    return {
+        label(meta): json.loads(payload)
+        for meta, payload in _artifacts(RANK.format(rank), "inductor_collective_schedule")
+    }
+
+
 @pytest.mark.asyncio
-async def test_multi_rank_report_serves_every_rank_beside_its_database(corpus, tmp_path):
+async def test_multi_rank_report_serves_every_rank_beside_its_database(tmp_path):
     """`tldb report DIR --all-ranks-html -o OUT`, then `tldb serve OUT`: OUT/ranks.db beside
     the landing page, each OUT/rank_N/trace.db beside its rank's report."""
     out = tmp_path / "out"
-    logs = corpus / INPUTS / "multi_rank_schedule"
+    logs = data_path("torch213/ranks4")
     result = run_tldb("report", str(logs), "--all-ranks-html", "-o", str(out), "--no-browser")
     assert result.returncode == 0, result.stderr
     plan = plan_serve([out])
     assert [(d.name, d.report_url) for d in plan.databases] == [
         ("ranks", "/report/"),
-        ("rank_0", "/report/rank_0/"),
-        ("rank_1", "/report/rank_1/"),
-        ("rank_2", "/report/rank_2/"),
+        *((f"rank_{r}", f"/report/rank_{r}/") for r in range(4)),
     ]
     ds = make_datasette(plan)
     assert (await ds.client.get("/report/")).status_code == 200
     rank_page = await ds.client.get("/report/rank_1/")
     assert rank_page.status_code == 200 and "tldb-datasette" in rank_page.text
+    # The compile whose schedule is not the same on every rank (rank 3 also broadcasts).
+    by_rank = [_schedules(rank) for rank in range(4)]
+    differ = sorted(
+        cid for cid in by_rank[0] if any(s.get(cid) != by_rank[0][cid] for s in by_rank)
+    )
+    assert differ
     schedules = await _json(ds, "/ranks/rank_collectives.json?_shape=array")
-    assert [r["compile_id"] for r in schedules if not r["same_on_all_ranks"]] == ["[0/0]"]
+    assert [r["compile_id"] for r in schedules if not r["same_on_all_ranks"]] == differ
     assert (await _json(ds, "/rank_1/slowest_compiles.json?_shape=array&rank="))[0]["rank"] == 1
 
 
