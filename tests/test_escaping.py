@@ -153,17 +153,17 @@ def hostile_log(writer, path: Path) -> Path:
 #: Fields a default report shows as text, each on the page that tlparse (or tldb's own pages:
 #: envelope kinds, triage) gives it. Payload files (.txt, .json) are data, not pages.
 DEFAULT_SHOWN = {
-    "str_filename",  # stacks
+    "str_filename",  # stacks (index, metrics page)
     "frame_name",
     "frame_loc",
     "guard_code",  # dynamo_guards page
     "artifact_name",  # index entry
-    "break_at",  # triage
+    "break_at",  # triage page
     "break_why",
     "code_comment",  # output code page
     "code_string",
-    "dump_name",  # index entry, dump_file page
-    "dump_payload",
+    "dump_name",  # index entry
+    "dump_payload",  # its dump_file page
     "link_name",  # index entry
     "symbol",  # compilation metrics tables
     "source",
@@ -187,7 +187,7 @@ DEFAULT_SHOWN = {
     "why",
     "method",
     "result",
-    "unknown_kind",
+    "unknown_kind",  # index (envelope kinds section)
 }
 #: Fields shown inside a JSON value (the envelope kinds page), with the value they sit in.
 DEFAULT_SHOWN_AS_JSON = {
