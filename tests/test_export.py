@@ -25,8 +25,11 @@ H3 = re.compile(r"<h3>(.*?)</h3>")
 MARGIN = re.compile(r'class="expr-node" style="margin-left: (\d+)px;"')
 
 
-#: The torch 2.13 export logs: torch.export with a data-dependent guard, then draft_export.
+#: The torch 2.13 export logs: torch.export with a data-dependent guard, then draft_export (a
+#: data-dependent size, a custom op without a fake kernel), and a draft_export whose custom op
+#: has a wrong fake kernel (mismatch, no guard entries).
 DATA_LOGS = ["export", "draft_export"]
+PARITY_LOGS = [*DATA_LOGS, "mismatch"]
 #: tlparse's export inputs (extended suite): an older torch's DTRACE format.
 CORPUS_LOGS = ["export", "export_guard_added"]
 
@@ -43,10 +46,11 @@ def export_log(source: str, name: str, request) -> Path:
 
 
 #: (source, name) of every export log, the corpus ones in the extended suite.
-EXPORT_LOGS = [pytest.param("data", name, id=name) for name in DATA_LOGS] + [
+CORPUS_PARAMS = [
     pytest.param("corpus", name, id=f"corpus-{name}", marks=pytest.mark.extended)
     for name in CORPUS_LOGS
 ]
+EXPORT_LOGS = [pytest.param("data", name, id=name) for name in DATA_LOGS] + CORPUS_PARAMS
 
 
 def report(log: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -183,7 +187,10 @@ def test_export_report_files(request, tmp_path, source, name):
         assert absent not in files
 
 
-@pytest.mark.parametrize(("source", "name"), EXPORT_LOGS)
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [pytest.param("data", name, id=name) for name in PARITY_LOGS] + CORPUS_PARAMS,
+)
 def test_export_parity(request, oracle, parity_tool, tmp_path, source, name):
     log = export_log(source, name, request)
     compare_with_tlparse(oracle, parity_tool, log, tmp_path)
@@ -228,6 +235,25 @@ def test_provenance_tree_of_a_real_export(tmp_path, name, kind):
     assert [html.unescape(node) for node in H3.findall(text)] == [r for r, _ in expected]
     assert [int(m) for m in MARGIN.findall(text)] == [20 * depth for _, depth in expected]
     assert "Locals:<pre>" in text and "Symbols:<pre>" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("draft_export", "missing_fake_kernel"), ("mismatch", "mismatched_fake_kernel")],
+)
+def test_fake_kernel_issues_of_a_real_export(tmp_path, name, kind):
+    """The custom op (and the mismatch) torch reported, as the log says, in the issue table."""
+    out = tmp_path / "out"
+    assert report(data_path(f"torch213/{name}.log"), out).returncode == 0
+    index = (out / "index.html").read_text()
+    entries = [meta[kind] for k, meta, _ in envelopes(name) if k == kind]
+    assert entries
+    assert f"<b>{len(entries)} issue(s) were found during export</b>" in index
+    title = kind.replace("_", " ").title()
+    assert index.count(f"<td>{title}</td>") == len(entries)
+    for entry in entries:
+        assert f"<code>torch.ops.{html.escape(entry['op'])}</code>" in index
+        assert html.escape(entry.get("reason", "")) in index
 
 
 @pytest.mark.extended

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_tldb
+from conftest import data_path, run_tldb
 
 COMP_METRICS = "tlparse-tests/inputs/comp_metrics.log"
 CORPUS_GUARD_PAGES = [
@@ -80,6 +80,12 @@ def test_guard_pages_match_tlparse(oracle, parity_tool, log_writer, tmp_path):
     log, _ = guards_log(log_writer, tmp_path / "g.log")
     pages = assert_guard_pages_match_tlparse(oracle, parity_tool, log, tmp_path)
     assert [p.split("/")[0] for p in pages] == ["-_0_0_0", "-_1_0_1", "-_2_0_0"]
+
+
+def test_guard_pages_of_a_real_log_match_tlparse(oracle, parity_tool, tmp_path):
+    """torch 2.13 dumps a guards list when AOTAutograd guards overlapping inputs (shapes.log)."""
+    log = data_path("torch213/shapes.log")
+    assert assert_guard_pages_match_tlparse(oracle, parity_tool, log, tmp_path)
 
 
 def test_guard_payloads_are_kept_apart(log_writer, tmp_path):

@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_tldb
+from conftest import ROOT, data_path, run_tldb
 
 INPUTS = Path("tlparse-tests") / "inputs"
 MAPPINGS = re.compile(r'<script id="lineMappings" type="application/json">(.*?)</script>', re.S)
@@ -197,9 +197,37 @@ def test_provenance_tracking(case, corpus, oracle, tmp_path):
     assert_listings_follow_mappings(got / page)
 
 
+#: torch 2.13 CPU runs with INDUCTOR_PROVENANCE=1 (tests/data): a JIT compile (C++ kernels
+#: called from the Python wrapper) and an AOT Inductor package (C++ wrapper, no compile id):
+#: name -> (its provenance page, the code mapping that must not be empty).
+DATA_CASES = {
+    "provenance": ("provenance_tracking_-_0_0_0.html", "pyCodeToPost"),
+    "aoti": ("provenance_tracking_-_-_-_-.html", "cppCodeToPost"),
+}
+
+
+@pytest.mark.parametrize("flags", [(), ("--plain-text",)], ids=["html", "plain"])
+@pytest.mark.parametrize("name", sorted(DATA_CASES))
+def test_provenance_of_real_compiles(name, flags, oracle, tmp_path):
+    """The mapping JSON equals tlparse's, the listings follow it, and the kernel stack
+    traces' readable page is tlparse's, byte for byte."""
+    page, code = DATA_CASES[name]
+    log = data_path(f"torch213/{name}.log")
+    ref, got = report_pair(oracle, log, tmp_path, "-i", *flags)
+    assert_same_pages(ref, got)
+    mappings = mappings_of(got / page)
+    assert mappings[code] and mappings["preToPost"] and mappings["postToPre"]
+    assert_listings_follow_mappings(got / page)
+    readable = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*_readable.html"))
+    assert readable
+    for rel in readable:
+        assert (got / rel).read_bytes() == (ref / rel).read_bytes(), rel
+
+
 @pytest.mark.parametrize("case", ["jit", "aot"])
 def test_plain_text_mappings_match(case, corpus, oracle, tmp_path):
-    """With -p the Python lines are counted on the raw code, as tlparse does."""
+    """With -p the Python lines are counted on the raw code, as tlparse does (tlparse's
+    inputs; the in-repo logs are checked with -p above)."""
     log = corpus / INPUTS / CASES[case][0]
     ref, got = report_pair(oracle, log, tmp_path, "--inductor-provenance", "--plain-text")
     assert_same_pages(ref, got)
