@@ -16,6 +16,7 @@ Comparison rules (the compatibility policy of the README):
 
 from __future__ import annotations
 
+import bisect
 import html.parser
 import json
 import os
@@ -505,11 +506,11 @@ def not_in_order(wanted: Sequence[str], text: Sequence[str]) -> list[int]:
     unmatched, after = [], -1
     for number, line in enumerate(wanted):
         positions = where.get(line, [])
-        following = next((p for p in positions if p > after), None)  # short lists: linear
-        if following is None:
+        found = bisect.bisect_right(positions, after)
+        if found == len(positions):
             unmatched.append(number)
         else:
-            after = following
+            after = positions[found]
     return unmatched
 
 
