@@ -25,7 +25,8 @@ import tlparse_parity
 from conftest import CORPUS, data_cases, data_path
 from tlparse_parity import ALLOWED, TreeComparison
 
-#: Corpus cases whose whole report (HTML pages included) tldb reproduces.
+#: Corpus cases whose whole report (HTML pages included) tldb reproduces. The multi-rank corpus
+#: cases are compared the same way by tests/test_multi_rank.py (MULTI_RANK_CASES).
 COMPLETE: set[str] = {
     "simple",
     "simple_corrupted_json",
@@ -51,13 +52,6 @@ COMPLETE: set[str] = {
     "provenance_jit_cuda",
     "provenance_jit_debug_handle",
     "provenance_jit",
-    "multi_rank_logs",
-    "multi_rank_messy_input",
-    "multi_rank_runtime",
-    "multi_rank_schedule",
-    "collectives_parity",
-    "graph_exec_order",
-    "torch213_2ranks",
 }
 
 
