@@ -190,10 +190,9 @@ def test_in_repo_cases_show_every_page_kind(reports):
     assert PAGE_KINDS - shown == set()
 
 
-def test_output_code_pages_end_like_tlparse(reports):
-    """Known bug (see ALLOWED): tldb's output code pages end with one more empty line than
-    tlparse's. Fails when no in-repo case has output code pages, or when the bug is fixed
-    while ALLOWED still tolerates it; xfails while the bug is there."""
+def test_output_code_pages_equal_tlparse_line_for_line(reports):
+    """Output code pages carry exactly tlparse's code, no line more or less (tldb once ended
+    each with an extra empty line), and the in-repo cases do have such pages."""
     pages, differ = 0, []
     for case in data_cases():
         run = reports(case)
@@ -205,9 +204,7 @@ def test_output_code_pages_end_like_tlparse(reports):
             if tlparse_parity.compare_page(run.ref / rel, got, rel, "output_code", allowed=()):
                 differ.append(f"{case['name']}/{rel}")
     assert pages > 0, "no in-repo case has inductor output code pages"
-    if differ:
-        pytest.xfail(f"tldb's output code pages end with an extra empty line: {differ[:3]}")
-    assert not any(rule.code_ends_blank for rule in ALLOWED), "fixed: drop the ALLOWED entry"
+    assert differ == []
 
 
 # --- extended suite: the corpus's cases ----------------------------------------------------------

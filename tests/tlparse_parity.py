@@ -528,26 +528,17 @@ def link_target(page_rel: str, base: str, href: str) -> str | None:
 class Allowed:
     """A difference of tldb's pages from tlparse's that is not prose, tolerated on pages of
     `kind` in exactly this form: tlparse lines matching `text_missing` may be absent, links
-    matching `links_added` may be added, and (`code_ends_blank`) each code block may end with
-    one empty line more than tlparse's."""
+    matching `links_added` may be added."""
 
     kind: str
     why: str
     text_missing: str = ""
     links_added: str = ""
-    code_ends_blank: bool = False
 
 
-#: What tldb does differently today, beyond prose. A bug is listed here only with a test that
-#: fails once it is fixed (xfail strict in test_parity.py), so the entry cannot outlive it.
+#: What tldb does differently on purpose, beyond prose (each documented where the note says).
+#: Code is never allowed to differ.
 ALLOWED: tuple[Allowed, ...] = (
-    Allowed(
-        "output_code",
-        "BUG: tldb's page ends the code with one empty line more than tlparse's when the code "
-        "ends with a line break (tldb/highlight.py writes code + '\\n' before </pre>); "
-        "see test_output_code_pages_end_like_tlparse",
-        code_ends_blank=True,
-    ),
     Allowed(
         "provenance",
         "tldb's own provenance page (README): its <title> adds the compile directory",
@@ -656,11 +647,6 @@ def compare_page(
     )
     if kind in CODE_KINDS:
         expected, blocks = code_blocks(theirs, kind), code_blocks(ours, kind)
-        if any(rule.code_ends_blank for rule in rules):
-            blocks = [
-                block[:-1] if block[-1:] == [""] and block[:-1] == want else block
-                for want, block in zip(expected, blocks, strict=False)
-            ] + blocks[len(expected) :]
         result.code = _first_code_difference(expected, blocks)
     return result
 

@@ -23,5 +23,6 @@ HIGHLIGHT_SCRIPT = (
 
 
 def highlight_page(code: str) -> str:
-    """The page: `<pre>` on the first line, one line per source line, `</pre>`, the script."""
-    return f'<pre style="background-color:#ffffff;">\n{escape(code, quote=False)}\n</pre>\n{HIGHLIGHT_SCRIPT}'
+    """The page: `<pre>` on the first line, one line per source line, `</pre>` right after
+    the code's last line break (as tlparse ends it), the script."""
+    return f'<pre style="background-color:#ffffff;">\n{escape(code, quote=False)}</pre>\n{HIGHLIGHT_SCRIPT}'
