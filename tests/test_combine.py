@@ -79,13 +79,17 @@ def test_every_table_has_a_rank_column_and_the_rank_dbs_rows(rank_dbs, combined)
     }
 
 
-#: Payloads whose text the combined database keeps: those the cross-rank analyses read (output
-#: code, collective schedules, runtime estimates and tensor metadata, execution orders).
+#: Payloads whose text the combined database keeps: those cross-rank questions read (output
+#: code, collective schedules, runtime estimates and tensor metadata, execution orders, chromium
+#: events for compile phases per rank, guards per compile).
 CROSS_RANK = (
     "inductor_output_code",
     "inductor_collective_schedule",
     "inductor_runtime_and_tensor_meta",
     "graph_execution",
+    "chromium_event",
+    "dynamo_cpp_guards_str",
+    "dynamo_guards",
 )
 
 

@@ -61,8 +61,8 @@ QUERIES = {
     "rank_cache_outcomes": ({}, ["cache", "rank_3", "ranks"]),
     "rank_collectives": ({}, ["rank_3", "ranks"]),
 }
-#: (query, database) pairs left out above: the phase queries on a combined database, which
-#: lost its chromium event texts (see test_phase_queries_answer_on_a_combined_database).
+#: (query, database) pairs checked on their own (test_phase_queries_answer_on_a_combined_database):
+#: a combined database keeps the chromium event texts its phase queries read.
 COMBINED_PHASES = {("compile_phases", "ranks"), ("phase_totals", "ranks")}
 
 
@@ -142,11 +142,6 @@ async def test_every_canned_query_answers_with_rows_where_the_log_has_data(ds):
                 assert bool(rows) == (name in with_rows), (query, name, rows[:1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tldb bug: a combined database keeps no chromium event texts (sql/combined_payloads"
-    ".sql), so its chromium_spans view, and the phase queries that take a rank, are empty",
-)
 @pytest.mark.asyncio
 async def test_phase_queries_answer_on_a_combined_database(ds):
     for query, (params, _) in QUERIES.items():

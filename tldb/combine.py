@@ -15,9 +15,9 @@ code adds later are combined too):
 - indexes and views of the rank databases are re-created; meta rows of the combined database
   itself have rank NULL, and a `rank_database` row per rank says where that rank's database
   is (relative to the combined database's folder);
-- payload texts are kept only where cross-rank analyses read them (sql/combined_payloads.sql);
+- payload texts are kept only where cross-rank questions read them (sql/combined_payloads.sql);
   the others are NULL, their text being in the rank databases. At a thousand ranks a full copy
-  would double the database bytes on disk for text no cross-rank question reads.
+  would add gigabytes of graphs and cache entries that no cross-rank question reads.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ import sqlite_utils
 from markupsafe import Markup
 
 from tldb import jsonfmt
-from tldb.db import open_readonly
 from tldb.resources import templates_dir
 from tldb.site import Content, CopyFile
 
@@ -190,29 +189,6 @@ class ModuleContext:
         columns = [c[0] for c in cursor.description]
         for row in cursor:
             yield dict(zip(columns, row, strict=True))
-
-    def rank_databases(self) -> list[tuple[int, Path]]:
-        """Multi-rank mode: (rank, that rank's own database), by rank. The combined database
-        leaves out payload texts no cross-rank analysis reads (sql/combined_payloads.sql);
-        a module that needs one reads it from the rank's database with `rank_query`."""
-        main_file = self.db.conn.execute("PRAGMA database_list").fetchone()[2]
-        folder = Path(main_file).parent
-        rows = self.db.conn.execute(
-            "SELECT rank, value FROM meta WHERE key = 'rank_database' ORDER BY rank"
-        )
-        return [(rank, folder / value) for rank, value in rows]
-
-    def rank_query(self, rank_db: Path, name: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Rows of the module's `name.sql` run on one rank's database (see rank_databases),
-        with the given parameters bound. The database is opened read-only, then closed."""
-        db = open_readonly(rank_db)
-        try:
-            cursor = db.conn.execute(self.sql(name), params)
-            columns = [c[0] for c in cursor.description]
-            for row in cursor:
-                yield dict(zip(columns, row, strict=True))
-        finally:
-            db.conn.close()
 
     def original_log(self) -> Path | None:
         """The loaded log file, if it is still there unchanged (to copy instead of rebuild)."""

@@ -221,16 +221,14 @@ class MultiRank(Module):
         yield "index.html", page
 
     def _chromium_events(self, ctx: ModuleContext) -> Iterator[object]:
-        """Every rank's chromium events, ranks ascending, read from the rank databases."""
-        for rank, rank_db in ctx.rank_databases():
-            for row in ctx.rank_query(rank_db, "chromium"):
-                try:
-                    event = jsonfmt.loads_like_serde(row["payload"])
-                except ValueError:
-                    continue  # a cut payload: tlparse skips it too
-                if isinstance(event, dict):
-                    event["pid"] = rank
-                yield event
+        for row in ctx.query("chromium"):
+            try:
+                event = jsonfmt.loads_like_serde(row["payload"])
+            except ValueError:
+                continue  # a cut payload: tlparse skips it too
+            if isinstance(event, dict):
+                event["pid"] = row["rank"]
+            yield event
 
     def _estimates(self, ctx: ModuleContext) -> Iterator[dict]:
         for graph in src.runtime_graphs(ctx, None):
