@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -75,12 +74,9 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def tldb_stages(folder: Path, out: Path, jobs: int) -> dict[str, float]:
-    """Stage times of one extra, unsampled tldb run (its `-v` lines `stage NAME: S s`)."""
-    command = [sys.executable, "-m", "tldb", "report", str(folder), "-o", str(out)]
-    command += ["--all-ranks-html", "--overwrite", "--no-browser", "-v", "-j", str(jobs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return {name: float(s) for name, s in _STAGE.findall(result.stdout + result.stderr)}
+def _stage_times(stderr: str) -> dict[str, float]:
+    """tldb's `-v` lines `stage NAME: S s` (load, render, combine, cross-rank)."""
+    return {name: float(seconds) for name, seconds in _STAGE.findall(stderr)}
 
 
 def main() -> int:
@@ -105,6 +101,7 @@ def main() -> int:
             logs = work / f"in_{ranks}"
             size = build_folder(logs, ranks, sources)
             results: dict[str, list[tuple[float, float]]] = {"tlparse": [], "tldb": []}
+            stages: list[dict[str, float]] = []
             written: dict[str, int] = {}
             for _ in range(args.runs):
                 for tool in ("tlparse", "tldb"):
@@ -115,25 +112,21 @@ def main() -> int:
                     if tool == "tlparse":
                         command = [*oracle, str(logs), "-o", str(out)]
                     else:
-                        command = [
-                            sys.executable,
-                            "-m",
-                            "tldb",
-                            "report",
-                            str(logs),
-                            "-o",
-                            str(out),
-                        ]
-                        command += ["-j", str(args.jobs)]
+                        command = [sys.executable, "-m", "tldb", "report", str(logs)]
+                        command += ["-o", str(out), "-j", str(args.jobs), "-v"]
                     command += ["--all-ranks-html", "--overwrite", "--no-browser"]
+                    if tool == "tldb":  # -v prints the stage times on stderr: keep them
+                        log = work / "stderr.txt"
+                        command = ["sh", "-c", 'exec "$@" 2>"$0"', str(log), *command]
                     wall, rss, _pss = rvt.run(command)
+                    if tool == "tldb":
+                        stages.append(_stage_times(log.read_text()))
                     results[tool].append((wall, rss))
                     written[tool] = folder_bytes(out)
                     shutil.rmtree(out, ignore_errors=True)
-            stages = tldb_stages(logs, work / "out_stages", args.jobs)
-            shutil.rmtree(work / "out_stages", ignore_errors=True)
             shutil.rmtree(logs, ignore_errors=True)
-            rows.append((ranks, size, results, written, stages))
+            median = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
+            rows.append((ranks, size, results, written, median))
             _print_row(rows[-1])
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -248,3 +250,27 @@ def test_combined_database_is_not_a_second_copy(reference, tmp_path):
         if kind == "chromium_event" and payload is not None
     ]
     assert [event["pid"] for event in events] == expected
+
+
+def test_progress_on_a_terminal_names_the_stage_and_counts_ranks(reference, tmp_path):
+    """On a terminal, a many-rank run shows `loading ranks ... 3/3` then `rendering ranks`."""
+    logs, _ = reference
+    main, terminal = pty.openpty()
+    command = [sys.executable, "-m", "tldb", "report", str(logs), "-o", str(tmp_path / "out")]
+    command += ["--all-ranks-html", "--no-browser"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed: the command has ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert process.wait() == 0
+    text = shown.decode(errors="replace")
+    assert re.search(r"loading ranks.*3/3", text), text[-500:]
+    assert re.search(r"rendering ranks.*3/3", text), text[-500:]
