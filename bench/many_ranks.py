@@ -30,12 +30,13 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_RANKS = ROOT.parent / "shared" / "corpus" / "torch213" / "g_2ranks"
 _RANK_KEY = re.compile(rb'"rank": \d+')
-_STAGE = re.compile(r"^stage ([\w -]+?): ([0-9.]+) s$", re.MULTILINE)
+_STAGE = re.compile(r"^stage ([\w ()-]+?): ([0-9.]+) s$", re.MULTILINE)
 
 
 def _bench_helpers():
@@ -72,6 +73,30 @@ def build_folder(folder: Path, ranks: int, sources: list[Path]) -> int:
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+#: Sample values for the parameters of canned queries (every rank, the first compile).
+QUERY_PARAMS = {"compile_id": "[0/0]", "rank": ""}
+
+
+def canned_query_times(db_path: Path) -> dict[str, float]:
+    """Seconds each canned query of datasette_metadata.yml takes on a combined database, run
+    as Datasette runs it (read-only connection, the query's own SQL and parameters)."""
+    import sqlite3
+
+    import yaml
+
+    metadata = yaml.safe_load((ROOT / "datasette_metadata.yml").read_text())
+    queries = metadata["databases"]["trace"]["queries"]
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    times = {}
+    for name, query in queries.items():
+        params = {p: QUERY_PARAMS.get(p, "") for p in query.get("params", [])}
+        start = time.perf_counter()
+        conn.execute(query["sql"], params).fetchmany(1001)  # Datasette's default page of rows
+        times[name] = time.perf_counter() - start
+    conn.close()
+    return times
 
 
 def _stage_times(stderr: str) -> dict[str, float]:
@@ -123,6 +148,15 @@ def main() -> int:
                         stages.append(_stage_times(log.read_text()))
                     results[tool].append((wall, rss))
                     written[tool] = folder_bytes(out)
+                    if tool == "tldb" and ranks == max(args.ranks):
+                        slowest = sorted(
+                            canned_query_times(out / "ranks.db").items(), key=lambda x: -x[1]
+                        )
+                        print(
+                            f"  canned queries on ranks.db ({ranks} ranks), slowest first: "
+                            + ", ".join(f"{n} {t:.2f} s" for n, t in slowest[:6]),
+                            flush=True,
+                        )
                     shutil.rmtree(out, ignore_errors=True)
             shutil.rmtree(logs, ignore_errors=True)
             median = {k: statistics.median(s[k] for s in stages) for k in stages[0]}

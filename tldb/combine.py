@@ -217,16 +217,48 @@ def _copy_rank(
         conn.execute("DETACH DATABASE r")
 
 
+#: Views the combined database holds as tables, computed once when it is built, in this
+#: order (a later one may read an earlier one). Over a thousand ranks each is seconds to tens of
+#: seconds of JSON and window functions (`compiles` 4 s, `chromium_spans` over 20 s), so every
+#: canned query reading them would miss Datasette's time limit; as tables they answer at once.
+MATERIALIZED_VIEWS = (
+    "metrics",
+    "compiles",
+    "recompiles",
+    "cache_events",
+    "guards",
+    "collectives",
+    "chromium_spans",
+)
+
+
+def _materialize(conn: sqlite3.Connection) -> None:
+    """Replace each of MATERIALIZED_VIEWS by a table of its rows, under the same name (views
+    reading it then read the table)."""
+    conn.execute("PRAGMA legacy_alter_table = ON")  # rename without re-checking other views
+    for name in MATERIALIZED_VIEWS:
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ?", [name]
+        ).fetchone():
+            continue
+        scratch = _quote(f"materialized_{name}")
+        conn.execute(f"CREATE TABLE {scratch} AS SELECT * FROM {_quote(name)}")
+        conn.execute(f"DROP VIEW {_quote(name)}")
+        conn.execute(f"ALTER TABLE {scratch} RENAME TO {_quote(name)}")
+
+
 def _finish(
     conn: sqlite3.Connection, extras: dict[str, str], sources: list[tuple[int, Path]], target: Path
 ) -> None:
-    """Indexes and views of the rank databases (those that still make sense), and meta."""
+    """Indexes and views of the rank databases (those that still make sense), the views
+    queries need fast as tables, and meta."""
     ranks = [rank for rank, _ in sources]
     for sql in extras.values():
         try:
             conn.execute(sql)
         except sqlite3.Error:
             continue  # an index or view on a column the combined layout renamed
+    _materialize(conn)
     conn.executemany(
         "INSERT INTO meta (rank, key, value) VALUES (NULL, ?, ?)",
         [
