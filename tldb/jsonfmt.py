@@ -118,6 +118,8 @@ def _serde_values(value: Any) -> Any:
     every value of every chromium event and raw.jsonl line)."""
     kind = type(value)
     if kind is float:
+        if not -_MAX_INTEGER < value < _MAX_INTEGER:
+            raise _MaybeBigInteger
         return _serde_float(value)
     if kind is dict:
         items: Any = value.items()
@@ -128,6 +130,8 @@ def _serde_values(value: Any) -> Any:
     for key, item in items:
         kind = type(item)
         if kind is float:
+            if not -_MAX_INTEGER < item < _MAX_INTEGER:
+                raise _MaybeBigInteger
             text = repr(item)
             if len(text) >= 17 or "e" in text:
                 value[key] = float(serde_number(text))
@@ -148,13 +152,19 @@ def loads_like_serde(text: str | bytes) -> Any:
     serde reads with that parser, from their digits, which a float no longer has: text with
     such a run of digits takes the exact path. Raises ValueError on text serde_json rejects.
     """
-    if _LONG_DIGITS.search(text if isinstance(text, bytes) else text.encode()):
+    try:
+        return _serde_values(orjson.loads(text))
+    except _MaybeBigInteger:
         return loads_exactly_like_serde(text)
-    return _serde_values(orjson.loads(text))
 
 
-#: A run of 20 digits or more: maybe an integer past 64 bits (see loads_like_serde).
-_LONG_DIGITS = re.compile(rb"\d{20}")
+class _MaybeBigInteger(Exception):
+    """A float of 2**64 or more: it may have been an integer past 64 bits in the text, which
+    serde reads from its digits (see loads_like_serde). Rare, so the walk just starts over."""
+
+
+#: Integers serde holds exactly (up to u64); a number at or past this may have been one.
+_MAX_INTEGER = float(2**64)
 
 
 def loads_exactly_like_serde(text: str | bytes) -> Any:
