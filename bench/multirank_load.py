@@ -2,9 +2,9 @@
 
 The 8 logs are built from the corpus's rank logs (multi_rank_runtime ranks 0-6 and the
 collectives_parity rank), each repeated --repeat times so a load is long enough to measure
-(the default makes 8 logs of 17-37 MB, 257 MB in all). Three figures: one worker in one
-process (the baseline of the 1.7x target), one worker whose loads each read in a second
-process (what `tldb report DIR --all-ranks-html -j 1` does), and two workers.
+(the default makes 8 logs of 17-37 MB, 257 MB in all). Two figures, through the rank steps'
+executor as `tldb report DIR --all-ranks-html` runs them: one worker (each load reading its log
+in a second process, what `-j 1` does) and two workers.
 
     python bench/multirank_load.py [--repeat 20] [--runs 3] [--report]
 
@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tldb import rankstep
+from tldb.executors import rank_executor
 from tldb.module_api import ReportConfig
 from tldb.multirank import load_ranks, run_multi_rank
 from tldb.rankfiles import discover
@@ -85,20 +87,20 @@ def main() -> None:
         print(f"8 rank logs, {size / 1e6:.1f} MB in all; {os.cpu_count()} cores")
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         walls = {}
-        for label, workers, pipelined in (
-            ("1 worker, one process", 1, False),
-            ("1 worker, pipelined reads", 1, True),
-            ("2 workers", 2, None),
-        ):
+        keys = {
+            log.rank: rankstep.step_key(log.path, ReportConfig(), None, []) for log in folder.logs
+        }
+        for label, workers in (("1 worker (pipelined reads)", 1), ("2 workers", 2)):
             out = work / "load"
 
-            def load(out: Path = out, workers: int = workers, pipelined=pipelined) -> None:
+            def load(out: Path = out, workers: int = workers) -> None:
                 shutil.rmtree(out, ignore_errors=True)
-                load_ranks(folder, out, workers, pipelined)
+                with rank_executor(workers) as executor:
+                    load_ranks(folder, out, executor, keys, workers, reuse=False)
 
             walls[label], text = timed(load, args.runs)
             print(f"load, {label:26s}: {text}")
-        speedup = walls["1 worker, one process"] / walls["2 workers"]
+        speedup = walls["1 worker (pipelined reads)"] / walls["2 workers"]
         print(f"speedup of 2 workers over one process: {speedup:.2f}x (target >= 1.7)")
         if args.report:
             for workers in (1, 2):
