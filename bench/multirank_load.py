@@ -96,7 +96,7 @@ def main() -> None:
             def load(out: Path = out, workers: int = workers) -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 with rank_executor(workers) as executor:
-                    load_ranks(folder, out, executor, keys, workers, reuse=False)
+                    load_ranks(folder, out, executor, keys, workers, current={})
 
             walls[label], text = timed(load, args.runs)
             print(f"load, {label:26s}: {text}")

@@ -148,9 +148,9 @@ def loads_like_serde(text: str | bytes) -> Any:
     what it parsed. TORCH_TRACE JSON is written by Python's json module, which spells every
     float as its shortest repr, so serde's value is recomputed from repr(x) for just those
     floats. (For JSON that spells a float otherwise, `loads_exactly_like_serde` reads the text
-    itself, at a higher cost.) Integers past 64 bits (20 digits or more) are another number
-    serde reads with that parser, from their digits, which a float no longer has: text with
-    such a run of digits takes the exact path. Raises ValueError on text serde_json rejects.
+    itself, at a higher cost.) Integers past 64 bits are another number serde reads with that
+    parser, from their digits, which orjson's float no longer has: text holding a float of
+    2**64 or more takes the exact path. Raises ValueError on text serde_json rejects.
     """
     try:
         return _serde_values(orjson.loads(text))

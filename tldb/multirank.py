@@ -56,29 +56,34 @@ class MultiRankResult:
     reused_renders: list[int] = field(default_factory=list)
 
 
+def current_records(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> dict[int, dict]:
+    """The step records of the ranks already loaded in OUT for this run (rankstep), by rank."""
+    records = {}
+    for log in folder.logs:
+        record = rankstep.current_record(out_dir / f"rank_{log.rank}", keys[log.rank])
+        if record is not None:
+            records[log.rank] = record
+    return records
+
+
 def load_ranks(
     folder: RankFolder,
     out_dir: Path,
     executor: Executor,
     keys: dict[int, dict],
     workers: int,
-    reuse: bool = True,
-) -> tuple[dict[int, Path], dict[int, dict], list[int]]:
-    """Load every rank log into OUT/rank_N/trace.db (skipping ranks already loaded for this
-    run when `reuse`); the rank databases and load summaries (rankstep.load_step) by rank,
-    and the ranks reused.
+    current: dict[int, dict],
+) -> tuple[dict[int, Path], dict[int, dict]]:
+    """Load every rank log into OUT/rank_N/trace.db, except the ranks of `current` (their
+    step records: already loaded for this run); the rank databases and the step records of
+    every rank (rankstep.load_step), by rank.
 
     A load reads in a second process (tldb/pipeline.py) only when loads run one at a time:
     with several at once every core is already busy."""
-    rank_dirs = {log.rank: out_dir / f"rank_{log.rank}" for log in folder.logs}
-    summaries: dict[int, dict] = {}
-    for rank, rank_dir in rank_dirs.items():
-        summary = rankstep.loaded(rank_dir, keys[rank]) if reuse else None
-        if summary is not None:
-            summaries[rank] = summary
-    reused = sorted(summaries)
-    todo = [log for log in folder.logs if log.rank not in summaries]
+    records = dict(current)
+    todo = [log for log in folder.logs if log.rank not in records]
     pipelined = workers == 1 or len(todo) == 1
+    rank_dirs = {log.rank: out_dir / f"rank_{log.rank}" for log in folder.logs}
     steps = [
         Step(f"rank {log.rank} (load of {log.path})", rankstep.load_step,
              (log.path, rank_dirs[log.rank], keys[log.rank], pipelined), log.path.stat().st_size)
@@ -86,18 +91,18 @@ def load_ranks(
     ]  # fmt: skip
     with rank_progress(len(steps), "loading ranks") as progress:
         done = run_steps(executor, steps, progress)
-        summaries.update(zip((log.rank for log in todo), done, strict=True))
+        records.update(zip((log.rank for log in todo), done, strict=True))
     dbs = {rank: path / DB_NAME for rank, path in rank_dirs.items()}
-    return dbs, summaries, reused
+    return dbs, records
 
 
-def inherited_strings(folder: RankFolder, summaries: dict[int, dict]) -> dict[int, dict[int, str]]:
+def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int, dict[int, str]]:
     """What tlparse's shared string table holds for each rank beyond the rank's own entries:
     the entries of the ranks listed before it in the folder, later ones overwriting."""
     table: dict[int, str] = {}
     inherited: dict[int, dict[int, str]] = {}
     for rank in folder.listing:
-        own = dict(summaries[rank]["strings"])
+        own = dict(records[rank]["summary"]["strings"])
         inherited[rank] = {idx: value for idx, value in table.items() if idx not in own}
         table.update(own)
     return inherited
@@ -180,15 +185,12 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     if request.only_ranks is not None:
         _rank_steps_only(request, folder, keys, workers)
         return None
-    reusable = [
-        out_dir / f"rank_{rank}"
-        for rank, key in keys.items()
-        if rankstep.is_loaded(out_dir / f"rank_{rank}", key)
-    ]
+    current = current_records(folder, out_dir, keys)
+    reusable = [out_dir / f"rank_{rank}" for rank in current]
     # A folder of tldb's own rank outputs is reused without --overwrite; the rest of it goes.
     old_content_gone = prepare_output(out_dir, request.overwrite or bool(reusable), reusable)
     try:
-        return _multi_rank(request, folder, keys, registry, workers)
+        return _multi_rank(request, folder, keys, current, registry, workers)
     finally:
         old_content_gone()
 
@@ -197,16 +199,18 @@ def _render_steps(
     folder: RankFolder,
     out_dir: Path,
     keys: dict[int, dict],
+    records: dict[int, dict],
     request: ReportRequest,
     inherited: dict[int, dict[int, str]],
 ) -> tuple[list[int], list[Step], dict[int, dict]]:
-    """(ranks to render, their steps, the render records of ranks already rendered)."""
+    """(ranks to render, their steps, the render records of ranks already rendered), from
+    every rank's step record (load_ranks)."""
     ranks, steps, done = [], [], {}
     for log in folder.logs:
         rank_dir = out_dir / f"rank_{log.rank}"
-        record = rankstep.rendered(rank_dir, keys[log.rank], inherited[log.rank])
-        if record is not None:
-            done[log.rank] = record
+        render = rankstep.rendered(records[log.rank], inherited[log.rank])
+        if render is not None:
+            done[log.rank] = render
             continue
         args = (
             rank_dir,
@@ -238,9 +242,10 @@ def _rank_steps_only(
     share = RankFolder(logs, tuple(r for r in folder.listing if r in wanted), folder.from_envelopes)
     request.out_dir.mkdir(parents=True, exist_ok=True)
     with rank_executor(workers, request.scheduler) as executor:
-        load_ranks(share, request.out_dir, executor, keys, workers)
+        current = current_records(share, request.out_dir, keys)
+        _, records = load_ranks(share, request.out_dir, executor, keys, workers, current)
         none = {log.rank: {} for log in logs}
-        _, steps, _ = _render_steps(share, request.out_dir, keys, request, none)
+        _, steps, _ = _render_steps(share, request.out_dir, keys, records, request, none)
         with rank_progress(len(steps), "rendering ranks") as progress:
             run_steps(executor, steps, progress)
     ranks = ", ".join(str(log.rank) for log in logs)
@@ -251,6 +256,7 @@ def _multi_rank(
     request: ReportRequest,
     folder: RankFolder,
     keys: dict[int, dict],
+    current: dict[int, dict],
     registry: ModuleRegistry,
     workers: int,
 ) -> MultiRankResult:
@@ -263,14 +269,15 @@ def _multi_rank(
         )
     clock = StageClock(config.verbose)
     with rank_executor(workers, request.scheduler) as executor:
-        dbs, summaries, reused_loads = load_ranks(folder, out_dir, executor, keys, workers)
+        dbs, records = load_ranks(folder, out_dir, executor, keys, workers, current)
         clock.done("load")
         stats_by_rank = {}
         for log in folder.logs:
             _echo([f"Processing rank {log.rank} → {out_dir / f'rank_{log.rank}'}"])
-            stats_by_rank[log.rank] = print_summary(summaries[log.rank], config.verbose)
-        inherited = inherited_strings(folder, summaries)
-        ranks, steps, renders = _render_steps(folder, out_dir, keys, request, inherited)
+            summary = records[log.rank]["summary"]
+            stats_by_rank[log.rank] = print_summary(summary, config.verbose)
+        inherited = inherited_strings(folder, records)
+        ranks, steps, renders = _render_steps(folder, out_dir, keys, records, request, inherited)
         reused_renders = sorted(renders)
         combined = request.db_path or out_dir / COMBINED_DB
         # The combined database needs only the loaded ranks: it is built by a worker while
@@ -307,6 +314,6 @@ def _multi_rank(
         [log.rank for log in folder.logs],
         combined,
         clock.times,
-        sorted(reused_loads),
+        sorted(current),
         reused_renders,
     )

@@ -80,24 +80,18 @@ def _forget(rank_dir: Path) -> None:
         (rank_dir / RECORD).unlink()
 
 
-def loaded(rank_dir: Path, key: dict) -> dict | None:
-    """The load summary of a rank loaded for this run (see load_step), or None."""
+def current_record(rank_dir: Path, key: dict) -> dict | None:
+    """The rank folder's step record when its load belongs to this run (same key, database
+    there, a load summary), else None: read once per rank and run, `rendered` reads it too."""
     record = read_record(rank_dir)
     if not record or record.get("key") != key or not (rank_dir / DB_NAME).is_file():
         return None
-    summary = record.get("summary")
-    return summary if isinstance(summary, dict) else None
+    return record if isinstance(record.get("summary"), dict) else None
 
 
-def is_loaded(rank_dir: Path, key: dict) -> bool:
-    return loaded(rank_dir, key) is not None
-
-
-def rendered(rank_dir: Path, key: dict, inherited: dict[int, str]) -> dict | None:
-    """The record of a complete render of this rank for this run, or None."""
-    record = read_record(rank_dir)
-    if not record or record.get("key") != key or not (rank_dir / DB_NAME).is_file():
-        return None
+def rendered(record: dict, inherited: dict[int, str]) -> dict | None:
+    """The render part of a current record (see current_record) when it was rendered with
+    this inherited string table, else None."""
     render = record.get("render")
     if not isinstance(render, dict) or render.get("inherited") != inherited_digest(inherited):
         return None
@@ -106,8 +100,9 @@ def rendered(rank_dir: Path, key: dict, inherited: dict[int, str]) -> dict | Non
 
 def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
     """Load one rank log into rank_dir/trace.db and record it (no render yet); returns the
-    load summary: tlparse's end-of-parse facts (report.load_summary) and the rank's string
-    table, which the caller needs for every rank and would otherwise reopen each database for."""
+    record, whose `summary` holds tlparse's end-of-parse facts (report.load_summary) and the
+    rank's string table, which the caller needs for every rank and would otherwise reopen
+    each database for."""
     rank_dir.mkdir(parents=True, exist_ok=True)
     _forget(rank_dir)
     _clear_pages(rank_dir)  # pages of an older log or an interrupted step
@@ -121,8 +116,9 @@ def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
         ).fetchall()
 
     build_database([log], rank_dir / DB_NAME, pipelined=pipelined, after=summarize)
-    _write_record(rank_dir, {"key": key, "summary": summary, "render": None})
-    return summary
+    record = {"key": key, "summary": summary, "render": None}
+    _write_record(rank_dir, record)
+    return record
 
 
 @functools.cache

@@ -25,7 +25,10 @@ def modules_dir() -> Path:
     return data_root() / "modules"
 
 
+@cache
 def sql_file(name: str) -> str:
+    """The text of sql/NAME, read once per process (combine reads its payload filter once per
+    rank database, and the files do not change while tldb runs)."""
     return (data_root() / "sql" / name).read_text(encoding="utf-8")
 
 
