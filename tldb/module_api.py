@@ -209,6 +209,23 @@ class ModuleContext:
         original = self.original_log()
         return CopyFile(original) if original else log_bytes(self.db, self.log_id)
 
+    def rank_report_file(self, rank: int, name: str) -> Path | None:
+        """Multi-rank mode: the file `name` that rank `rank`'s own report wrote under
+        OUT/rank_N (rendered before the landing), or None when there is no such regular file.
+        The landing may reuse what a rank's render already formatted instead of formatting it
+        again; it must still work without the file (from the database). `name` is a path
+        relative to the rank's folder and cannot leave it."""
+        rank_dir = self.out_dir / f"rank_{int(rank)}"
+        path = rank_dir / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+            if not path.resolve().is_relative_to(rank_dir.resolve()):
+                return None
+        except OSError:
+            return None
+        return path
+
     def render(self, template: str, **values: Any) -> str:
         """Render a template of the module's folder (or a shared one) with autoescape on."""
         env = _environment(str(self.module_dir))

@@ -26,6 +26,7 @@ from tldb.module_api import MULTI_RANK_MODE, Module, ModuleContext, ModuleOutput
 
 from . import analysis as an
 from . import sources as src
+from .chromium_merge import rank_fragment
 
 PARITY_DESCRIPTION = (
     "Difference of # of collectives in scheduler and inductor output code and missing wait "
@@ -191,8 +192,7 @@ class MultiRank(Module):
 
     def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
         if landing.has_chromium:
-            events = self._chromium_events(ctx)
-            yield "chromium_events.json", jsonfmt.pretty_array(events)
+            yield "chromium_events.json", self._chromium_file(ctx, landing.ranks)
         if landing.has_runtime:
             yield (
                 "runtime_estimations.json",
@@ -220,8 +220,30 @@ class MultiRank(Module):
         )
         yield "index.html", page
 
-    def _chromium_events(self, ctx: ModuleContext) -> Iterator[object]:
-        for row in ctx.query("chromium"):
+    def _chromium_file(self, ctx: ModuleContext, ranks: list[int]) -> Iterator[bytes]:
+        """chromium_events.json, a rank at a time: each rank's own file with its pids
+        rewritten (chromium_merge), or, where that file is missing or not rewritable, that
+        rank's events formatted from the database. Without any rank file (the landing rendered
+        from a combined database alone), all events come from the database in one pass."""
+        files = {rank: ctx.rank_report_file(rank, "chromium_events.json") for rank in ranks}
+        if not any(files.values()):
+            yield from jsonfmt.pretty_array(self._chromium_events(ctx))
+            return
+        started = False
+        for rank in ranks:
+            fragment = rank_fragment(files[rank], rank)
+            if fragment is None:
+                events = jsonfmt.pretty_array(self._chromium_events(ctx, rank))
+                fragment = b"".join(events)
+                fragment = b"" if fragment == b"[]" else fragment[2:-2]
+            if fragment:
+                yield (b",\n" if started else b"[\n") + fragment
+                started = True
+        yield b"\n]" if started else b"[]"
+
+    def _chromium_events(self, ctx: ModuleContext, rank: int | None = None) -> Iterator[object]:
+        rows = ctx.query("chromium") if rank is None else ctx.query("chromium_rank", rank=rank)
+        for row in rows:
             try:
                 event = jsonfmt.loads_like_serde(row["payload"])
             except ValueError:
