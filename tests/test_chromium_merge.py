@@ -98,7 +98,7 @@ def _rank_folder(tmp_path: Path) -> Path:
 
 def test_landing_same_with_and_without_the_ranks_files(tmp_path):
     """The whole file: from the ranks' files (rank 1 refused, so from the database) and,
-    re-rendered after the ranks' files are removed, entirely from the database."""
+    re-rendered where the ranks' files are absent, entirely from the ranks' own databases."""
     folder = _rank_folder(tmp_path)
     out = tmp_path / "out"
     done = run_tldb("report", str(folder), "--all-ranks-html", "-o", str(out), "--no-browser")

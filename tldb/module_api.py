@@ -226,6 +226,25 @@ class ModuleContext:
             return None
         return path
 
+    def rank_database(self, rank: int) -> sqlite_utils.Database | None:
+        """Multi-rank mode: rank `rank`'s own database (read-only; the caller closes it), found
+        through the combined database's `rank_database` meta row, or None when it is gone or
+        unreadable. The combined database keeps only the payload texts cross-rank questions
+        read (tldb/combine.py); a landing needing another one reads it there."""
+        from tldb import db as dbmod
+        from tldb.errors import TldbError
+
+        row = self.db.conn.execute(
+            "SELECT value FROM meta WHERE rank = ? AND key = 'rank_database'", [int(rank)]
+        ).fetchone()
+        files = [f for _, name, f in self.db.conn.execute("PRAGMA database_list") if name == "main"]
+        if row is None or not files or not files[0]:
+            return None
+        try:
+            return dbmod.open_readonly(Path(files[0]).parent / row[0])
+        except (TldbError, OSError):
+            return None
+
     def render(self, template: str, **values: Any) -> str:
         """Render a template of the module's folder (or a shared one) with autoescape on."""
         env = _environment(str(self.module_dir))

@@ -97,7 +97,7 @@ class MultiRank(Module):
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         landing = Landing([row["rank"] for row in ctx.query("ranks")])
         self._compile_and_cache(ctx, landing)
-        landing.has_chromium = next(self._chromium_events(ctx), None) is not None
+        landing.has_chromium = any(self._chromium_fragment(ctx, r) for r in landing.ranks)
         self._runtime(ctx, landing)
         self._collectives(ctx, landing)
         self._execution_order(ctx, landing)
@@ -221,36 +221,32 @@ class MultiRank(Module):
         yield "index.html", page
 
     def _chromium_file(self, ctx: ModuleContext, ranks: list[int]) -> Iterator[bytes]:
-        """chromium_events.json, a rank at a time: each rank's own file with its pids
-        rewritten (chromium_merge), or, where that file is missing or not rewritable, that
-        rank's events formatted from the database. Without any rank file (the landing rendered
-        from a combined database alone), all events come from the database in one pass."""
-        files = {rank: ctx.rank_report_file(rank, "chromium_events.json") for rank in ranks}
-        if not any(files.values()):
-            yield from jsonfmt.pretty_array(self._chromium_events(ctx))
-            return
+        """chromium_events.json, written a rank at a time (memory stays one rank's events)."""
         started = False
         for rank in ranks:
-            fragment = rank_fragment(files[rank], rank)
-            if fragment is None:
-                events = jsonfmt.pretty_array(self._chromium_events(ctx, rank))
-                fragment = b"".join(events)
-                fragment = b"" if fragment == b"[]" else fragment[2:-2]
+            fragment = self._chromium_fragment(ctx, rank)
             if fragment:
                 yield (b",\n" if started else b"[\n") + fragment
                 started = True
         yield b"\n]" if started else b"[]"
 
-    def _chromium_events(self, ctx: ModuleContext, rank: int | None = None) -> Iterator[object]:
-        rows = ctx.query("chromium") if rank is None else ctx.query("chromium_rank", rank=rank)
-        for row in rows:
-            try:
-                event = jsonfmt.loads_like_serde(row["payload"])
-            except ValueError:
-                continue  # a cut payload: tlparse skips it too
-            if isinstance(event, dict):
-                event["pid"] = row["rank"]
-            yield event
+    def _chromium_fragment(self, ctx: ModuleContext, rank: int) -> bytes:
+        """One rank's events as elements of the all-rank array (b"" if it has none): its own
+        chromium_events.json with the pids rewritten (chromium_merge), or, where that file is
+        missing or not rewritable, its events formatted from its own database (the combined
+        one keeps no chromium payload texts). A rank with neither contributes nothing."""
+        fragment = rank_fragment(ctx.rank_report_file(rank, "chromium_events.json"), rank)
+        if fragment is not None:
+            return fragment
+        db = ctx.rank_database(rank)
+        if db is None:
+            return b""
+        try:
+            rows = db.conn.execute(ctx.sql("chromium_rank"))
+            text = b"".join(jsonfmt.pretty_array(_with_pid(rows, rank)))
+        finally:
+            db.conn.close()
+        return b"" if text == b"[]" else text[2:-2]
 
     def _estimates(self, ctx: ModuleContext) -> Iterator[dict]:
         for graph in src.runtime_graphs(ctx, None):
@@ -294,6 +290,18 @@ class MultiRank(Module):
                     )
             report = {"description": PARITY_DESCRIPTION, "graphs": graphs}
             yield f"rank_{rank}/collectives_parity.json", _in_order(report)
+
+
+def _with_pid(rows, rank: int) -> Iterator[object]:
+    """Chromium events of one rank from (payload,) rows, each object's pid set to the rank."""
+    for (payload,) in rows:
+        try:
+            event = jsonfmt.loads_like_serde(payload)
+        except ValueError:
+            continue  # a cut payload: tlparse skips it too
+        if isinstance(event, dict):
+            event["pid"] = rank
+        yield event
 
 
 def _combined_name(ctx: ModuleContext) -> str | None:
