@@ -11,39 +11,23 @@ why; the details (reasons, locations, counts) are read from the logs with plain 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
 from conftest import data_path
-from torch213_log import envelopes
+from pair_logs import LOGS, PAIRS, artifacts, build_databases, cache_outcomes, frames
 
 from tldb.cli import cli
-from tldb.loader import build_database
 from tldb.rundiff import RunDiff, compare_runs, diff_runs
 from tldb.runfacts import Compile, RunFacts
 from tldb.runs import Run
 
-PAIRS = {
-    "graph_break": ("graph_break_before", "graph_break_after"),
-    "recompile": ("recompile_before", "recompile_after"),
-    "guard": ("guard_before", "guard_after"),
-    "cache": ("cache_cold", "cache_warm"),
-}
-LOGS = [name for pair in PAIRS.values() for name in pair]
-
 
 @pytest.fixture(scope="module")
 def dbs(tmp_path_factory) -> dict[str, Path]:
-    """One database per pair log, built once (the CLI reads databases like logs)."""
-    folder = tmp_path_factory.mktemp("rundiff")
-    paths = {}
-    for name in LOGS:
-        paths[name] = folder / f"{name}.db"
-        build_database([data_path(f"torch213/pairs/{name}.log")], paths[name])
-    return paths
+    return build_databases(tmp_path_factory.mktemp("rundiff"))
 
 
 def tldb(*args) -> object:
@@ -54,24 +38,6 @@ def run_diff(dbs, a: str, b: str) -> RunDiff:
     diff = compare_runs(Run(a, {None: dbs[a]}), Run(b, {None: dbs[b]}))
     assert len(diff.ranks) == 1
     return diff.ranks[0].diff
-
-
-def artifacts(log: str, name: str) -> list[str]:
-    """Payloads of a log's artifacts of one name."""
-    return [
-        payload
-        for kind, meta, payload in envelopes(f"pairs/{log}")
-        if kind == "artifact" and meta["artifact"]["name"] == name
-    ]
-
-
-def frames(log: str) -> Counter:
-    """Compiled frames of a log (code object names of compilation_metrics), with counts."""
-    return Counter(
-        meta["compilation_metrics"]["co_name"]
-        for kind, meta, _ in envelopes(f"pairs/{log}")
-        if kind == "compilation_metrics"
-    )
 
 
 @pytest.mark.parametrize("log", LOGS)
@@ -133,19 +99,6 @@ def test_changed_guard(dbs):
     assert change.frame.startswith("pick (")
     assert change.guards_added == ["EQUALS_MATCH: L['n'] == 5"]
     assert change.guards_removed == ["EQUALS_MATCH: L['n'] == 3"]
-
-
-def cache_outcomes(log: str) -> dict[str, Counter]:
-    found: dict[str, Counter] = {}
-    for kind, meta, _ in envelopes(f"pairs/{log}"):
-        name = meta.get("artifact", {}).get("name", "") if kind == "artifact" else ""
-        for cache, prefix in (
-            ("fx_graph", "fx_graph_cache_"),
-            ("aotautograd", "aotautograd_cache_"),
-        ):
-            if name.startswith(prefix):
-                found.setdefault(cache, Counter())[name.removeprefix(prefix)] += 1
-    return found
 
 
 def test_cold_and_warm_cache(dbs):

@@ -70,10 +70,11 @@ SELECT id, label, started_at, compile_seconds,
        graph_breaks, lag(graph_breaks) OVER w AS previous_graph_breaks,
        recompiles, lag(recompiles) OVER w AS previous_recompiles,
        cache_hit_rate, lag(cache_hit_rate) OVER w AS previous_cache_hit_rate
-FROM runs WINDOW w AS (ORDER BY coalesce(started_at, added_at), id);
+FROM runs WINDOW w AS (ORDER BY id);
 """
-#: Runs in the order they ran (when known), then the order they were added.
-RUN_ORDER = "ORDER BY coalesce(started_at, added_at), id"
+#: Runs in the order they were added: CI adds each run as it finishes, and a history filled
+#: in later is filled in the order its author chose (started_at says when each one ran).
+RUN_ORDER = "ORDER BY id"
 
 
 @dataclass
@@ -249,7 +250,7 @@ def add_run(history: Path, summary: Summary) -> tuple[int, bool]:
 
 
 def read_runs(history: Path) -> list[dict]:
-    """Every run of a history, in run order, as dicts of the `runs` columns."""
+    """Every run of a history, in the order they were added, as dicts of `runs` columns."""
     conn = open_history(history, create=False)
     try:
         conn.row_factory = sqlite3.Row

@@ -39,7 +39,7 @@ class Chart:
 
 
 def chart(runs: list[dict], column: str, title: str, unit: str, fmt: str) -> Chart:
-    """Place each run's value: x by run order, y from 0 to the largest value."""
+    """Place each run's value: x by the order runs were added, y from 0 to the largest."""
     scale = 100.0 if column == "cache_hit_rate" else 1.0
     values = [
         (i, run, run[column] * scale) for i, run in enumerate(runs) if run[column] is not None
@@ -69,7 +69,8 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 2
 td.num { text-align: right; }
 </style></head><body>
 <h1>Run history</h1>
-<p>{{ runs | length }} run(s), in the order they ran.</p>
+<p>{{ runs | length }} run(s), in the order they were added.</p>
+<nav>{% for c in charts %}<a href="#chart-{{ c.column }}">{{ c.title }}</a> · {% endfor %}<a href="#runs">Runs</a></nav>
 <div class="charts">
 {% for c in charts %}<figure id="chart-{{ c.column }}"><figcaption>{{ c.title }}</figcaption>
 <svg class="chart" data-column="{{ c.column }}" width="{{ width }}" height="{{ height }}" viewBox="0 0 {{ width }} {{ height }}" role="img" aria-label="{{ c.title }} per run">
