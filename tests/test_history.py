@@ -18,6 +18,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import data_path
 from pair_logs import artifacts, build_databases, cache_outcomes, compile_seconds
+from test_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 (a fixture)
 
 from tldb.cli import cli
 from tldb.resources import metadata_file
@@ -229,31 +230,16 @@ def test_every_history_column_is_described(history):
 
 # ----------------------------------------------------------------------------- headless Chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+# The Chromium that tests/test_browser.py drives (its `browser` fixture), skipped the same way.
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Chromium and its driver are not installed "
+    "(apt-get install chromium chromium-driver; .ci/run does this)",
+)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip(
-            "Chromium and its driver are not installed (apt-get install chromium "
-            "chromium-driver; .ci/run does this)"
-        )
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def test_page_looks_right_in_chromium(page, browser):
+@needs_chromium
+def test_page_looks_right_in_chromium(page, browser):  # noqa: F811 (the fixture)
     from selenium.webdriver.common.by import By
 
     browser.get(page.as_uri())
