@@ -172,6 +172,16 @@ def test_cli_loads_logs_and_keeps_the_compile_forms(dbs):
     assert wrong.exit_code == 2 and "takes 2, 3 or 4 arguments" in wrong.output
 
 
+def test_a_trace_folder_with_one_log_is_that_run(dbs, tmp_path):
+    """What TORCH_TRACE=DIR leaves for one process: a folder with one log (no rank in its name)."""
+    folder = tmp_path / "trace"
+    folder.mkdir()
+    log = data_path("torch213/pairs/graph_break_before.log")
+    (folder / "dedicated_log_torch_trace_x1y2.log").write_bytes(log.read_bytes())
+    assert tldb("diff", folder, dbs["graph_break_before"], "--exit-code").exit_code == 0
+    assert tldb("check", folder, "--max-graph-breaks", "0").exit_code == 1
+
+
 def test_cli_bad_runs_are_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     for args in (

@@ -1,8 +1,9 @@
 """What a RUN argument of `tldb diff A B`, `tldb check` and `tldb history add` names.
 
 A run is given the way users have it at hand: a TORCH_TRACE log, a tldb database, a report
-folder (`tldb report -o DIR`: DIR/trace.db), a multi-rank report folder (DIR/rank_N/trace.db)
-or a folder of rank logs (dedicated_log_torch_trace_rank_N*.log). Everything downstream reads
+folder (`tldb report -o DIR`: DIR/trace.db), a multi-rank report folder (DIR/rank_N/trace.db),
+a folder of rank logs (dedicated_log_torch_trace_rank_N*.log) or a TORCH_TRACE folder holding
+the one log of a single process. Everything downstream reads
 databases through the typed views, so logs are loaded into temporary databases first, with the
 library's own loader; those live as long as the `opened_run` context.
 """
@@ -94,10 +95,15 @@ def opened_run(path: Path) -> Iterator[Run]:
             return
         logs = _rank_logs(path)
         if not logs:
-            raise InputError(
-                f"{path} holds no trace.db, no rank_N/trace.db and no "
-                "dedicated_log_torch_trace_rank_N logs"
-            )
+            # a TORCH_TRACE folder of a single process: one log, no rank in its name
+            single = [p for p in path.iterdir() if p.is_file() and p.suffix == ".log"]
+            if len(single) != 1:
+                raise InputError(
+                    f"{path} holds no trace.db, no rank_N/trace.db, no "
+                    "dedicated_log_torch_trace_rank_N logs and not exactly one .log file"
+                )
+            yield Run(label, {None: _load(single[0], scratch(), "run")}, persistent=False)
+            return
         folder = scratch()
         loaded: dict[int | None, Path] = {r: _load(p, folder, f"rank_{r}") for r, p in logs.items()}
         yield Run(label, loaded, persistent=False)

@@ -8,7 +8,8 @@ only read the committed logs). tests/data/README.md says what each log covers:
     /tmp/torchvenv/bin/pip install numpy
     /tmp/torchvenv/bin/python tests/data/generate_traces.py            # every scenario
     /tmp/torchvenv/bin/python tests/data/generate_traces.py shapes ddp # only these ("cache": the
-                                                                       # pair, "latest": the copies)
+                                                                       # pair, "latest": the copies,
+                                                                       # "pairs": the diff pairs)
 
 Each scenario runs in its own Python process (tracing is set up from the environment when torch
 is imported) and leaves its logs, copied untouched to tests/data/torch213/<target>: plain when
@@ -47,6 +48,9 @@ the gloo ranks) spawn their ranks themselves; their logs are found by rank.
   collectives with Inductor, with runtime estimates and the graph execution order (see
   MULTI_RANK for the divergences).
 - latest/: copies of two small logs for --latest (see LATEST).
+- pairs/: pairs of runs for `tldb diff A B` and `tldb check`, each one program in two versions
+  (a graph break fixed, a new recompile, a changed guard, a cold and a warm Inductor cache; see
+  pair_runs), always gzip-compressed; `pairs` on the command line runs them all.
 
 Every Inductor compile writes ~250 kB (its config travels in the cache entry, two chromium
 events and the metrics), so the programs are kept tiny; nothing is trimmed afterwards.
