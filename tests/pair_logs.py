@@ -15,6 +15,7 @@ PAIRS = {
     "graph_break": ("graph_break_before", "graph_break_after"),
     "recompile": ("recompile_before", "recompile_after"),
     "guard": ("guard_before", "guard_after"),
+    "dynamic": ("dynamic_before", "dynamic_after"),
     "cache": ("cache_cold", "cache_warm"),
 }
 LOGS = [name for pair in PAIRS.values() for name in pair]
@@ -48,6 +49,7 @@ def frames(log: str) -> Counter:
 
 
 def cache_outcomes(log: str) -> dict[str, Counter]:
+    """Outcomes (hit, miss, bypass) per cache, from the names of the log's cache artifacts."""
     found: dict[str, Counter] = {}
     for kind, meta, _ in envelopes(f"pairs/{log}"):
         name = meta.get("artifact", {}).get("name", "") if kind == "artifact" else ""

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import data_path
 from pair_logs import LOGS, PAIRS, artifacts, build_databases, cache_outcomes, frames
+from torch213_log import envelopes
 
 from tldb.cli import cli
 from tldb.rundiff import RunDiff, compare_runs, diff_runs
@@ -99,6 +100,30 @@ def test_changed_guard(dbs):
     assert change.frame.startswith("pick (")
     assert change.guards_added == ["EQUALS_MATCH: L['n'] == 5"]
     assert change.guards_removed == ["EQUALS_MATCH: L['n'] == 3"]
+
+
+def test_input_made_dynamic(dbs):
+    """mark_dynamic(x, 0) before the same call: x's size becomes a symbol, so the graphs and
+    the tensor guard change (size [6] -> [None]) and a guard bounds the symbol; back the other
+    way, x becomes static again."""
+    diff = run_diff(dbs, *PAIRS["dynamic"])
+    assert diff.categories() == {
+        "became_dynamic",
+        "guards_added",
+        "guards_removed",
+        "outputs_changed",
+    }
+    (graph,) = [p for k, _, p in envelopes("pairs/dynamic_after") if k == "dynamo_output_graph"]
+    assert "Sym(" in graph.split("def forward", 1)[1].split("\n", 1)[0]
+    (change,) = diff.compiles_changed
+    assert change.frame.startswith("doubled (") and change.became_dynamic == ["L_x_"]
+    assert "dynamo_output_graph" in change.outputs_changed
+    tensor_added = [g for g in change.guards_added if g.startswith("TENSOR_MATCH")]
+    tensor_removed = [g for g in change.guards_removed if g.startswith("TENSOR_MATCH")]
+    assert len(tensor_added) == len(tensor_removed) == 1
+    assert "size=[None]" in tensor_added[0] and "size=[6]" in tensor_removed[0]
+    (back,) = run_diff(dbs, *PAIRS["dynamic"][::-1]).compiles_changed
+    assert (back.became_static, back.became_dynamic) == (["L_x_"], [])
 
 
 def test_cold_and_warm_cache(dbs):

@@ -49,7 +49,8 @@ the gloo ranks) spawn their ranks themselves; their logs are found by rank.
   MULTI_RANK for the divergences).
 - latest/: copies of two small logs for --latest (see LATEST).
 - pairs/: pairs of runs for `tldb diff A B` and `tldb check`, each one program in two versions
-  (a graph break fixed, a new recompile, a changed guard, a cold and a warm Inductor cache; see
+  (a graph break fixed, a new recompile, a changed guard, an input made dynamic, a cold and a
+  warm Inductor cache; see
   pair_runs), always gzip-compressed; `pairs` on the command line runs them all.
 
 Every Inductor compile writes ~250 kB (its config travels in the cache entry, two chromium
@@ -421,6 +422,19 @@ def pick(x, n):
 torch.compile(pick, backend="aot_eager")(torch.randn(4), {n})
 """
 
+DYNAMIC_PAIR = r"""
+import torch
+
+
+def doubled(x):
+    return x * 2
+
+
+x = torch.randn(6)
+{mark}
+torch.compile(doubled, backend="aot_eager")(x)
+"""
+
 CACHE_PAIR = r"""
 import torch
 
@@ -444,6 +458,8 @@ def pair_runs() -> list[Scenario]:
         ),
         ("recompile", RECOMPILE_PAIR, {"dtype": "float32"}, {"dtype": "float64"}),
         ("guard", GUARD_PAIR, {"n": "3"}, {"n": "5"}),
+        # the same call, its input's size marked dynamic in the second run
+        ("dynamic", DYNAMIC_PAIR, {"mark": "pass"}, {"mark": "torch._dynamo.mark_dynamic(x, 0)"}),
         # one Inductor cache folder: the first run fills it (cold), the second hits it (warm)
         ("cache", CACHE_PAIR, {}, {}),
     ]
