@@ -21,7 +21,8 @@ from pair_logs import LOGS, PAIRS, artifacts, build_databases, cache_outcomes, f
 from torch213_log import envelopes
 
 from tldb.cli import cli
-from tldb.rundiff import RunDiff, compare_runs, diff_runs
+from tldb.loader import build_database
+from tldb.rundiff import RunDiff, Threshold, compare_runs, diff_runs
 from tldb.runfacts import Compile, RunFacts
 from tldb.runs import Run
 
@@ -207,6 +208,12 @@ def test_a_trace_folder_with_one_log_is_that_run(dbs, tmp_path):
     assert tldb("check", folder, "--max-graph-breaks", "0").exit_code == 1
 
 
+def test_help_documents_both_forms():
+    text = tldb("diff", "--help").output
+    assert "tldb diff A B " in text and "tldb diff DB ID_A ID_B" in text
+    assert "chosen by the number of arguments" in " ".join(text.split())
+
+
 def test_cli_bad_runs_are_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     for args in (
@@ -221,6 +228,15 @@ def test_cli_bad_runs_are_one_line_errors(tmp_path):
 
 def test_multi_rank_folders_per_rank(tmp_path):
     ranks2, ranks4 = data_path("torch213/ranks2"), data_path("torch213/ranks4")
+    # a multi-rank report folder (OUT/rank_N/trace.db) is the same run as its rank logs
+    for rank in (0, 1):
+        log = ranks2 / f"dedicated_log_torch_trace_rank_{rank}.log"
+        build_database([log], tmp_path / "out" / f"rank_{rank}" / "trace.db")
+    report = tldb("diff", tmp_path / "out", ranks2, "--exit-code")
+    assert report.exit_code == 0, report.output
+    assert "No differences." in report.output
+    mixed = tldb("diff", tmp_path / "out", data_path("torch213/pairs/guard_before.log"))
+    assert mixed.exit_code == 1 and "multi-rank run with a single-rank one" in mixed.output
     same = tldb("diff", ranks4, ranks4, "--exit-code")
     assert same.exit_code == 0, same.output
     assert "No differences." in same.output
@@ -307,3 +323,55 @@ def test_check_refuses_bad_limits(dbs, tmp_path):
     bad.write_text("max-graph-brakes = 1\n", encoding="utf-8")
     assert "unknown limit" in tldb("check", dbs["guard_before"], "--limits", bad).output
     assert "no limit given" in tldb("check", dbs["guard_before"]).output
+
+
+def test_compile_time_noise_threshold_and_ranking():
+    """A phase is reported when it moved by at least min_seconds AND min_ratio; regressions
+    come first, the biggest absolute change first."""
+    a = RunFacts(phases={"total": 10.0, "dynamo": 4.0, "inductor": 5.0, "aot_autograd": 1.0})
+    b = RunFacts(phases={"total": 10.4, "dynamo": 5.0, "inductor": 3.0, "aot_autograd": 3.0})
+    diff = diff_runs(a, b)  # defaults: 0.5 s and 10%
+    # total: +0.4 s (under 0.5 s); the three others moved by 1-2 s and 25-200%
+    assert [(p.phase, p.delta) for p in diff.phases] == [
+        ("aot_autograd", 2.0),
+        ("dynamo", 1.0),
+        ("inductor", -2.0),
+    ]
+    strict = diff_runs(a, b, Threshold(min_seconds=0.1, min_ratio=0.5))
+    assert [p.phase for p in strict.phases] == ["aot_autograd"]  # +200%; dynamo is +25%
+    assert diff_runs(a, a).phases == []
+
+
+def test_failures_new_and_fixed_and_no_failures_limit(dbs, tmp_path):
+    """dynamo.log's fullgraph compile fails (tests/data/README.md); a run without it has none."""
+    failing = RunFacts()
+    failing.failures[("Unsupported", "graph break under fullgraph", "m.py:3")] += 1
+    fixed = diff_runs(failing, RunFacts())
+    assert [(c.status, c.a, c.b) for c in fixed.failures] == [("fixed", 1, 0)]
+    assert [c.status for c in diff_runs(RunFacts(), failing).failures] == ["new"]
+    dynamo = data_path("torch213/dynamo.log")
+    bad = tldb("check", dynamo, "--no-failures")
+    assert bad.exit_code == 1 and bad.stdout.startswith("FAIL no-failures: 1 failed compile(s)")
+    assert tldb("check", dbs["graph_break_after"], "--no-failures").exit_code == 0
+
+
+def test_untrusted_text_is_escaped_in_html_and_junit(tmp_path):
+    """Names and reasons come from the log: they are text in the page and in the XML."""
+    log = tmp_path / "evil.log"
+    meta = (
+        '{"compilation_metrics": {"co_name": "<img src=x onerror=alert(1)>", '
+        '"fail_type": "<script>alert(2)</script>", "fail_reason": "a\\u0001b"}, '
+        '"frame_id": 0, "frame_compile_id": 0, "attempt": 0}'
+    )
+    log.write_text(f"V1130 05:42:42.000000 1 x.py:1] {meta}\n", encoding="utf-8")
+    empty = tmp_path / "empty.log"
+    empty.write_text("", encoding="utf-8")
+    page = tmp_path / "diff.html"
+    assert tldb("diff", log, empty, "--html", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    junit = tmp_path / "junit.xml"
+    assert tldb("check", log, "--no-failures", "--junit", junit).exit_code == 1
+    failure = ElementTree.parse(junit).getroot().find("testsuite/testcase/failure")
+    assert "<script>alert(2)</script>" in failure.get("message")
