@@ -8,6 +8,7 @@ under `<page stem>_compiles/` (file names are numbers: nothing from the logs rea
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import jinja2
@@ -41,9 +42,10 @@ def count_text(c: CountChange, what: str) -> str:
     return f"{c.status} ({c.a} -> {c.b}): {kind}{short(reason)}{where}"
 
 
-def compile_command(diff: MultiDiff, rank: RankDiff, change: CompileChange) -> str:
+def compile_command(rank: RankDiff, change: CompileChange) -> str:
     """The per-compile diff command for a matched pair (databases as the user gave them)."""
-    return f"tldb diff {rank.db_a} {rank.db_b} {change.id_a.strip('[]')} {change.id_b.strip('[]')}"
+    paths = f"{shlex.quote(str(rank.db_a))} {shlex.quote(str(rank.db_b))}"
+    return f"tldb diff {paths} {change.id_a.strip('[]')} {change.id_b.strip('[]')}"
 
 
 def _run_lines(diff: MultiDiff, rank: RankDiff) -> list[str]:
@@ -80,7 +82,9 @@ def _run_lines(diff: MultiDiff, rank: RankDiff) -> list[str]:
         if c.outputs_changed:
             out.append(f"  changed: {', '.join(c.outputs_changed)}")
             if diff.persistent:
-                out.append(f"    {compile_command(diff, rank, c)}")
+                out.append(f"    {compile_command(rank, c)}")
+            else:  # logs loaded for this diff only: no database to name
+                out.append("    (--html FILE writes the per-compile diff pages)")
     if d.caches:
         out.append("caches:")
         for c in d.caches:
