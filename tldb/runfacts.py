@@ -166,14 +166,14 @@ def _compiles(conn: sqlite3.Connection, log_id: int) -> tuple[list[Compile], dic
 
 
 def _per_compile(conn: sqlite3.Connection, log_id: int, by_id: dict[str, Compile]) -> None:
-    guards: dict[int, set] = defaultdict(set)
+    guards: dict[Compile, set] = defaultdict(set)
     for compile_id, guard_type, code in conn.execute(
         "SELECT compile_id, guard_type, code FROM guards WHERE log_id = ?", [log_id]
     ):
         if compile_id in by_id:
-            guards[id(by_id[compile_id])].add((guard_type or "", _guard_code(code)))
-    for compile in set(by_id.values()):
-        compile.guards = frozenset(guards.get(id(compile), ()))
+            guards[by_id[compile_id]].add((guard_type or "", _guard_code(code)))
+    for compile, found in guards.items():
+        compile.guards = frozenset(found)
     kinds = ", ".join(f"'{k}'" for k in GRAPH_KINDS)
     rows = conn.execute(
         f"SELECT compile_id, coalesce(kind || ' ' || name, kind), payload FROM graphs "
@@ -189,8 +189,8 @@ def _per_compile(conn: sqlite3.Connection, log_id: int, by_id: dict[str, Compile
         compile = by_id.get(compile_id)
         if compile is None:
             continue
-        seen[(id(compile), name)] += 1
-        n = seen[(id(compile), name)]
+        seen[(compile, name)] += 1
+        n = seen[(compile, name)]
         compile.outputs[name if n == 1 else f"{name} #{n}"] = _digest(payload)
         if name == "dynamo_output_graph" and n == 1:
             compile.inputs = graph_inputs(payload)
