@@ -320,3 +320,6 @@ def serve(
 from tldb.cli_extra import register as _register_extra  # noqa: E402
 
 _register_extra(cli)
+from tldb.cli_run import register as _register_run  # noqa: E402
+
+_register_run(cli)
