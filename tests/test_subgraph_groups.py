@@ -10,6 +10,7 @@ Inductor log has one subgraph. The `artifacts` view carries the name as a column
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import sqlite3
 from html.parser import HTMLParser
@@ -87,6 +88,10 @@ def test_names_are_escaped_and_files_stay_flat(handwritten):
     folders = {p.parent.name for p in handwritten.rglob("*_graph_*.txt")}
     assert folders == {"-_0_0_0", "-_1_0_0"}
     assert not any("region" in p.name for p in handwritten.rglob("*"))
+    # compile_directory.json keeps tlparse 0.4.3's shape: no group fields.
+    directory = json.loads((handwritten / "compile_directory.json").read_text(encoding="utf-8"))
+    keys = {frozenset(a) for entry in directory.values() for a in entry["artifacts"]}
+    assert keys == {frozenset({"name", "number", "readable_url", "suffix", "url"})}
 
 
 def test_artifacts_view_has_the_subgraph_name(handwritten):
