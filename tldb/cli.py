@@ -320,6 +320,8 @@ def serve(
 from tldb.cli_extra import register as _register_extra  # noqa: E402
 
 _register_extra(cli)
+from tldb.cli_run import register as _register_run  # noqa: E402
 from tldb.cli_runs import register as _register_runs  # noqa: E402
 
 _register_runs(cli)
+_register_run(cli)

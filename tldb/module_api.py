@@ -21,6 +21,7 @@ import sqlite_utils
 from markupsafe import Markup
 
 from tldb import jsonfmt
+from tldb.logfile import is_gzip
 from tldb.resources import templates_dir
 from tldb.site import Content, CopyFile
 
@@ -191,11 +192,14 @@ class ModuleContext:
             yield dict(zip(columns, row, strict=True))
 
     def original_log(self) -> Path | None:
-        """The loaded log file, if it is still there unchanged (to copy instead of rebuild)."""
+        """The loaded log file, if it is still there unchanged (to copy instead of rebuild);
+        never a gzip log, whose text (what raw.log holds) is not its bytes."""
         row = self.db.conn.execute(
             "SELECT path, size, mtime_ns FROM logs WHERE id = ?", [self.log_id]
         ).fetchone()
         path = Path(row[0])
+        if is_gzip(path):
+            return None
         try:
             stat = path.stat()
         except OSError:

@@ -330,6 +330,21 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: Ports `tldb report --serve` tries in turn when no --port is given (tlparse's range).
+REPORT_PORTS = range(8000, 8100)
+
+
+def bind_first_free(host: str, ports: range = REPORT_PORTS) -> socket.socket:
+    """A listening socket on the first port of `ports` that binds. The socket is kept and
+    served on, so no other process can take the port between the probe and the server."""
+    for port in ports:
+        try:
+            return _bind(host, port)
+        except TldbError:
+            continue
+    raise TldbError(f"No available ports in range {ports[0]}-{ports[-1]} on {host}")
+
+
 def banner(plan: ServePlan, base: str) -> str:
     """The lines printed at start: where the reports, databases and SQL pages are."""
     lines = [f"tldb serve: Datasette {base}/ (read-only)"]
@@ -345,12 +360,20 @@ def banner(plan: ServePlan, base: str) -> str:
     return "\n".join(lines)
 
 
-def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: bool) -> None:
-    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally."""
+def run(
+    plan: ServePlan,
+    host: str,
+    port: int,
+    settings: dict,
+    open_browser: bool,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. `sock`: a socket
+    already listening on `host` (bind_first_free), else `port` is bound here."""
     import uvicorn
 
     ds = make_datasette(plan, settings)
-    sock = _bind(host, port)
+    sock = sock or _bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
