@@ -8,6 +8,7 @@ module with the same id replaces an earlier one, so a user can override a built-
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import types
@@ -22,9 +23,11 @@ from tldb.errors import TldbError
 from tldb.module_api import (
     DirectoryEntry,
     IndexContribution,
+    IndexPage,
     Module,
     ModuleContext,
     ModuleOutput,
+    PlanExtension,
 )
 from tldb.parallel import SharedCounter, run_tasks_forked
 from tldb.resources import modules_dir
@@ -114,7 +117,8 @@ class ModuleRegistry:
         reopen: Callable[[], sqlite_utils.Database] | None = None,
         on_file: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, list[DirectoryEntry]], list]:
-        """Run modules, writing their files into site; return the merged directory and sections.
+        """Run modules, writing their files into site; return the merged directory and sections
+        (each module's IndexContributions, then its IndexPage if it returned one).
 
         Modules that are not late only see the central plan's directory, so they are
         independent of one another: with jobs > 1 (and `reopen`, which opens another
@@ -152,10 +156,10 @@ class ModuleRegistry:
                     notify,
                 )
                 if not in_child:  # counted in `site` already
-                    return _Rendered(output.directory_entries, output.index_html, 0, 0)
+                    return _Rendered(output.directory_entries, _contributions(output), 0, 0)
                 return _Rendered(
                     output.directory_entries,
-                    output.index_html,
+                    _contributions(output),
                     site.files - files,
                     site.bytes - size,
                 )
@@ -175,7 +179,7 @@ class ModuleRegistry:
         for module in late:
             output = _render_module(module, ctx, directory, site, written, on_file)
             _merge(directory, output.directory_entries)
-            sections.extend((module.id, c) for c in output.index_html)
+            sections.extend((module.id, c) for c in _contributions(output))
         return directory, sections
 
 
@@ -184,9 +188,26 @@ class _Rendered:
     """What a module's run sends back from a worker (its files are already written)."""
 
     directory_entries: dict[str, list[DirectoryEntry]]
-    index_html: list[IndexContribution]
+    index_html: list[IndexContribution | IndexPage]
     files: int
     bytes: int
+
+
+def _contributions(output: ModuleOutput) -> list[IndexContribution | IndexPage]:
+    """A module's index sections, followed by its IndexPage when it has one."""
+    return [*output.index_html, *([output.index_page] if output.index_page else [])]
+
+
+@functools.cache
+def _installed() -> ModuleRegistry:
+    """The built-in and installed modules, found once per process (for plan extensions)."""
+    return ModuleRegistry.discover()
+
+
+def plan_extensions() -> list[PlanExtension]:
+    """Fresh plan extensions for one log, from the modules that have one (module order)."""
+    made = (module.plan_extension() for module in _installed().modules.values())
+    return [extension for extension in made if extension is not None]
 
 
 def _render_module(
