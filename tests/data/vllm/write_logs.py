@@ -1,9 +1,10 @@
 """Writes the hand-made vLLM logs of this folder (run it from anywhere; it rewrites them).
 
-No vLLM run is possible here (vLLM needs a GPU), so these logs are written by hand from what
-vLLM logs (the envelope kinds and payload fields are described in tldb's README, "vLLM"):
-every payload below was typed for these tests; the script only adds the glog prefixes, the
-tab-indented payload lines and the md5 each envelope declares.
+No vLLM run is possible here (vLLM needs a GPU), so these logs are written by hand, with the
+envelope kinds and payload fields vLLM logs (configuration, piecewise compile starts, compile
+events, split graph, submodule, pass and pattern dumps): every payload below was typed for
+these tests; the script only adds the glog prefixes, the tab-indented payload lines and the
+md5 each envelope declares. Rerunning it gives the same bytes.
 """
 
 from __future__ import annotations
