@@ -8,7 +8,6 @@ module with the same id replaces an earlier one, so a user can override a built-
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 import types
@@ -79,6 +78,11 @@ def _from_entry_points() -> list[Module]:
     return found
 
 
+#: The built-in and installed modules of the last discovery in this process (a report
+#: discovers its modules before it loads, in a forked child that inherits them).
+_INSTALLED: ModuleRegistry | None = None
+
+
 class ModuleRegistry:
     """The modules available to a report, by id, in discovery order."""
 
@@ -89,10 +93,13 @@ class ModuleRegistry:
 
     @classmethod
     def discover(cls, module_paths: Iterable[Path] = ()) -> ModuleRegistry:
-        found = _scan(modules_dir())
+        global _INSTALLED
+        built_in, installed = _scan(modules_dir()), _from_entry_points()
+        _INSTALLED = cls(built_in + installed)  # reused by plan_extensions (and forked loads)
+        found = list(built_in)
         for root in module_paths:
             found.extend(_scan(Path(root)))
-        found.extend(_from_entry_points())
+        found.extend(installed)
         return cls(found)
 
     def for_mode(self, mode: str, only: Iterable[str] | None = None) -> list[Module]:
@@ -198,15 +205,13 @@ def _contributions(output: ModuleOutput) -> list[IndexContribution | IndexPage]:
     return [*output.index_html, *([output.index_page] if output.index_page else [])]
 
 
-@functools.cache
-def _installed() -> ModuleRegistry:
-    """The built-in and installed modules, found once per process (for plan extensions)."""
-    return ModuleRegistry.discover()
-
-
 def plan_extensions() -> list[PlanExtension]:
-    """Fresh plan extensions for one log, from the modules that have one (module order)."""
-    made = (module.plan_extension() for module in _installed().modules.values())
+    """Fresh plan extensions for one log, from the built-in and installed modules that have
+    one (module order); modules are discovered once per process."""
+    if _INSTALLED is None:
+        ModuleRegistry.discover()
+    assert _INSTALLED is not None
+    made = (module.plan_extension() for module in _INSTALLED.modules.values())
     return [extension for extension in made if extension is not None]
 
 
