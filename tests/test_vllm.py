@@ -176,6 +176,22 @@ def test_single_call_summary(reports):
     ]
     assert [s.text() for s in page.all("summary")][:2] == ["Core Settings", "Compile Settings"]
     settings = _settings(page)
+    assert list(settings) == [
+        "Model",
+        "Mode",
+        "Backend",
+        "Prefix",
+        "Custom Ops",
+        "Splitting Ops",
+        "CUDAGraph Mode",
+        "Use Inductor Graph Partition",
+        "Compile Sizes",
+        "Compile Ranges Endpoints",
+        "Inductor Passes",
+        "Enabled Passes",
+        "Dynamic Shapes Type",
+        "Dynamic Shapes Evaluate Guards",
+    ]
     assert settings["Model"] == "acme/tiny-llama-2l"
     assert settings["Prefix"] == "backbone"
     assert settings["Compile Sizes"] == "4, 8"
@@ -447,11 +463,15 @@ def test_malformed_configurations(tmp_path, log_writer):
 def test_log_text_is_escaped(tmp_path, log_writer):
     config = {"model": "<script>alert(1)</script>", "prefix": "<b>x</b>"}
     log_writer.add(_artifact("vllm_compilation_config"), json.dumps(config))
-    log_writer.add({"graph_dump": {"name": "vllm_post_grad.0.<i>P</i>"}}, "a")
+    log_writer.add(_artifact("before_post_grad_graph"), "x = 1")
+    log_writer.add({"graph_dump": {"name": "vllm_post_grad.0.<b>P"}}, "<script>y</script>")
     out = _report(tmp_path, log_writer.write(tmp_path / "esc.log"))
     text = (out / "index.html").read_text()
     assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "<b>x</b>" not in text
+    assert "<b>x</b>" not in text and "<b>P" not in text
+    diff = (out / "-_-_-_-" / "vllm_post_grad.0.<b>P.diff.html").read_text()
+    assert "Pass Diff: 0.&lt;b&gt;P" in diff
+    assert "<script>y" not in diff and "&lt;script&gt;y&lt;/script&gt;" in diff
 
 
 # ---------------------------------------------------------------- database views
