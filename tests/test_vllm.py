@@ -597,3 +597,41 @@ def test_tlparse_vllm_post_grad_diff(corpus, tmp_path):
     first = (out / f"{passes[0]}.diff.html").read_text()
     assert all(text in first for text in ("Pass Diff: 0.FusionPass", "diff-add", "diff-del"))
     assert "Pass Diff: 1.ReshapePass" in (out / f"{passes[1]}.diff.html").read_text()
+
+
+def test_datasette_serves_the_views_and_queries(reports):
+    """Through `tldb serve`'s own code path (Datasette's in-process client): every vllm_*
+    view and both canned queries answer on the vLLM report's database, the queries with the
+    rows SQLite gives, and the mounted report's first page is the summary."""
+    import asyncio
+
+    from tldb.serve import make_datasette, plan_serve
+
+    report = reports["compile_calls"]
+    datasette = make_datasette(plan_serve([report]))
+    conn = _db(report)
+    views = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'view' AND name GLOB 'vllm_*'"
+        )
+    ]
+    assert len(views) == 7
+
+    async def check() -> None:
+        for view in views:
+            page = await datasette.client.get(f"/trace/{view}")
+            assert page.status_code == 200, view
+        for query in ("vllm_subgraphs_per_range", "vllm_pass_diffs_per_subgraph"):
+            answer = await datasette.client.get(f"/trace/{query}.json?_shape=array")
+            assert answer.status_code == 200
+            expected = [dict(row) for row in conn.execute(_canned(query))]
+            assert answer.json() == expected and expected
+        first = await datasette.client.get("/report/")
+        assert first.status_code == 200 and "<h1>vLLM Compilation Summary</h1>" in first.text
+
+    try:
+        asyncio.run(check())
+    finally:
+        for database in datasette.databases.values():
+            database.close()
