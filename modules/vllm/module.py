@@ -71,7 +71,7 @@ class Vllm(Module):
         return VllmPlan()
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
-        if ctx.shard[0] != 0 or not next(ctx.query("present"))["present"]:
+        if not next(ctx.query("present"))["present"]:
             return ModuleOutput()
         envelopes = list(ctx.query("envelopes"))
         summary = build(entries(ctx.query("outputs"), envelopes, ctx.config.plain_text))
