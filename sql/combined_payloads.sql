@@ -2,7 +2,8 @@
 -- questions read from the combined tables. The multi-rank landing page reads runtime
 -- estimates, collective schedules, output code and graph execution orders; Datasette's views
 -- over the combined tables read graph break reasons (graph_breaks), recompile reasons
--- (recompiles) and collective schedules. The views combine.py computes rank by rank in the
+-- (recompiles), collective schedules and vLLM's small JSON payloads (its views'
+-- configuration and compile columns). The views combine.py computes rank by rank in the
 -- rank databases (metrics, cache_events, guards, collectives, chromium_spans) read their texts
 -- there, and the landing's chromium_events.json comes from the ranks' own files or databases.
 -- Run against one attached rank database `r` while combining. Every other payload (graphs,
@@ -16,7 +17,9 @@ WHERE e.payload_id IS NOT NULL
   AND (
     e.kind = 'inductor_output_code'
     OR e.metadata ->> '$.artifact.name' GLOB 'inductor_collective_schedule*'
-    OR e.metadata ->> '$.artifact.name' IN ('recompile_reasons', 'dynamo_graph_break_reason')
+    OR e.metadata ->> '$.artifact.name' IN ('recompile_reasons', 'dynamo_graph_break_reason',
+                                            'vllm_compilation_config',
+                                            'vllm_piecewise_compile_start', 'vllm_compile_event')
     OR e.metadata ->> '$.artifact.name' GLOB 'inductor_runtime_and_tensor_meta*'
     OR o.path GLOB '*/inductor_collective_schedule*'
     OR o.path GLOB '*/inductor_runtime_and_tensor_meta*'

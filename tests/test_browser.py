@@ -7,7 +7,6 @@ with the reason, where Chromium or its driver is missing; CI installs both (.ci/
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urljoin
 
+import chromium
 import pytest
 from conftest import data_path
 from tlparse_parity import page_links
@@ -22,14 +22,7 @@ from torch213_log import envelopes
 
 from tldb.report import ReportRequest, run_report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="Chromium and its driver are not installed "
-    "(apt-get install chromium chromium-driver; .ci/run does this)",
-)
+pytestmark = chromium.needs_chromium
 
 
 LOG = "torch213/dynamo.log"
@@ -69,17 +62,7 @@ def server(report):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    yield from chromium.driver()
 
 
 def _wait(driver, condition, timeout=20):

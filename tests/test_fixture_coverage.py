@@ -39,9 +39,17 @@ def built_in_modules(registry: ModuleRegistry) -> list[Module]:
     return [m for m in registry.modules.values() if m.folder.parent == modules_dir()]
 
 
+#: Modules that follow a later tlparse than the parity reference (0.4.3), so no parity case
+#: can exercise them: what they write is checked against their reference by their own tests.
+LATER_THAN_PARITY = {
+    ("vllm", "default"): "tlparse 0.4.8's vLLM summary; tests/test_vllm.py",
+}
+
+
 def wanted_pairs(modules: list[Module]) -> set[tuple[str, str]]:
-    """(module id, mode) for every mode each module runs in."""
-    return {(module.id, mode) for module in modules for mode in module.modes}
+    """(module id, mode) for every mode each module runs in, but LATER_THAN_PARITY's."""
+    pairs = {(module.id, mode) for module in modules for mode in module.modes}
+    return pairs - set(LATER_THAN_PARITY)
 
 
 def config_of(flags: list[str]) -> tuple[ReportConfig, bool]:

@@ -60,6 +60,9 @@ QUERIES = {
     "rank_compile_ids": ({}, ["rank_3", "ranks"]),
     "rank_cache_outcomes": ({}, ["cache", "rank_3", "ranks"]),
     "rank_collectives": ({}, ["rank_3", "ranks"]),
+    # vLLM's queries: no vLLM in these logs (tests/test_vllm.py serves a vLLM log's database)
+    "vllm_subgraphs_per_range": ({}, []),
+    "vllm_pass_diffs_per_subgraph": ({}, []),
 }
 #: (query, database) pairs checked on their own (test_phase_queries_answer_on_a_combined_database):
 #: a combined database keeps the chromium event texts its phase queries read.

@@ -20,6 +20,7 @@ from tldb.pipeline import open_reader
 from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
 from tldb.rankfiles import rank_in_name
 from tldb.reader import INTERN, OK, Envelope, RawLine
+from tldb.registry import plan_extensions
 from tldb.stats import Stats
 
 BATCH = 5000
@@ -108,7 +109,7 @@ def load_log(
     next_envelope = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM envelopes").fetchone())[0]
     next_payload = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM payloads").fetchone())[0]
     payload_ids: dict[str, int] = dict(conn.execute("SELECT md5, id FROM payloads").fetchall())
-    planner = Planner(reader.stats)
+    planner = Planner(reader.stats, plan_extensions())
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0

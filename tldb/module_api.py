@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jinja2
 import sqlite_utils
@@ -24,6 +24,10 @@ from tldb import jsonfmt
 from tldb.logfile import is_gzip
 from tldb.resources import templates_dir
 from tldb.site import Content, CopyFile
+
+if TYPE_CHECKING:
+    from tldb.plan import Emit, Output
+    from tldb.reader import Envelope
 
 #: Report modes a module can take part in.
 DEFAULT_MODE = "default"
@@ -63,6 +67,18 @@ class IndexContribution:
     html: str
 
 
+@dataclass(frozen=True)
+class IndexPage:
+    """A page that takes the place of `index.html`, the report's first page, while the usual
+    index (every module's sections) is still written, as `moved_to`. This is for a report
+    whose log calls for another first page (tlparse shows its vLLM summary there when the log
+    has vLLM artifacts, and keeps its own index as tlparse_index.html). The page should link
+    to `moved_to`. When several modules return one, the first in module order wins."""
+
+    html: str
+    moved_to: str
+
+
 @dataclass
 class ModuleOutput:
     """What a module produces. `files` may be a generator: the core writes as it iterates."""
@@ -70,6 +86,8 @@ class ModuleOutput:
     files: Iterable[tuple[str, Content]] = ()
     directory_entries: dict[str, list[DirectoryEntry]] = field(default_factory=dict)
     index_html: list[IndexContribution] = field(default_factory=list)
+    #: Set only when the module's page is to be the report's first page (see IndexPage).
+    index_page: IndexPage | None = None
 
 
 @dataclass(frozen=True)
@@ -281,3 +299,35 @@ class Module:
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def plan_extension(self) -> PlanExtension | None:
+        """A fresh extension of the central output plan for one log, or None (the default).
+
+        Most modules render rows the core planned. A module reproducing parsers that tlparse
+        runs after its default ones (vLLM's) needs their files in tlparse's single numbering,
+        which is decided while the log is loaded: its extension takes part in that plan. It is
+        asked for once per loaded log, so it may keep state across the log's envelopes.
+        Extensions come from the built-in modules and installed ones (entry points), not from
+        `--module-path` folders, since `tldb load` knows no report options."""
+        return None
+
+
+class PlanExtension:
+    """Outputs a module adds to the central plan, numbered by the core's one counter.
+
+    The planner calls `outputs` for every accepted envelope having one of `keys`, in log order,
+    after the outputs of tlparse's default parsers for that envelope (in default mode only).
+    `replaces(parser, meta)` lets the extension take an envelope away from a default parser
+    (tlparse's generic graph_dump parser skips the dumps vLLM's parsers handle). Names from the
+    log are confined by the planner (`emit`), never here."""
+
+    #: Envelope keys the extension looks at: other envelopes never reach it (the hot path).
+    keys: ClassVar[frozenset[str]] = frozenset()
+
+    def replaces(self, parser: str, meta: dict[str, Any]) -> bool:
+        """Whether the default parser `parser` is to leave this envelope to the extension."""
+        return False
+
+    def outputs(self, env: Envelope, meta: dict[str, Any], emit: Emit) -> Iterator[Output]:
+        """The envelope's extra outputs, made with `emit` (which takes their numbers)."""
+        return iter(())

@@ -9,9 +9,9 @@ and `export` (`--export`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +20,9 @@ from tldb.paths import file_stem, safe_component, safe_relpath, with_number
 from tldb.reader import OK, Envelope
 from tldb.stacks import eval_with_key_id
 from tldb.stats import Stats
+
+if TYPE_CHECKING:
+    from tldb.module_api import PlanExtension
 
 DEFAULT = "default"
 EXPORT = "export"
@@ -141,12 +144,43 @@ def _readable_ok(payload: str) -> bool:
     )
 
 
+class Emit:
+    """How a plan extension (tldb.module_api.PlanExtension) makes the outputs of one envelope:
+    each call takes the next number of the default plan, names the file `{dir}/{name}` with
+    the name confined to the compile folder, and numbers it as tlparse's output kind does."""
+
+    def __init__(self, planner: Planner, env: Envelope, key: str, folder: str):
+        self._planner, self._env, self._key, self._folder = planner, env, key, folder
+
+    def _output(self, kind: str, parser: str, name: str) -> Output:
+        path = f"{self._folder}/{safe_relpath(name)}"
+        return self._planner._entry(DEFAULT, self._env, kind, parser, path, self._key, self._folder)
+
+    def payload(self, parser: str, name: str) -> Output:
+        """A file holding the raw payload (tlparse's PayloadFile): `name_N.ext`."""
+        return self._output(PAYLOAD, parser, name)
+
+    def reformat(self, parser: str, name: str) -> Output:
+        """The payload pretty-printed as JSON (PayloadReformatFile): `name_N.ext`."""
+        return self._output(REFORMAT, parser, name)
+
+    def global_file(self, parser: str, name: str) -> Output:
+        """A generated page that keeps its name (GlobalFile); it still takes a number."""
+        return self._output(GLOBAL, parser, name)
+
+    def failed(self) -> None:
+        """A parser that failed on this envelope: no output, no number (tlparse's count)."""
+        self._planner.stats.fail_parser += 1
+
+
 class Planner:
     """Assigns numbers to outputs as envelopes stream past; one counter per mode."""
 
-    def __init__(self, stats: Stats):
+    def __init__(self, stats: Stats, extensions: Iterable[PlanExtension] = ()):
         self.stats = stats
         self._next = {DEFAULT: 0, EXPORT: 0}
+        self.extensions = tuple(extensions)
+        self._keys = _DEFAULT_KEYS.union(*(ext.keys for ext in self.extensions))
 
     def _take(self, mode: str) -> int:
         number = self._next[mode]
@@ -158,7 +192,7 @@ class Planner:
         meta = env.meta
         if env.status != OK or meta is None:
             return
-        default = not _DEFAULT_KEYS.isdisjoint(meta)
+        default = not self._keys.isdisjoint(meta)
         export = not _EXPORT_KEYS.isdisjoint(meta)
         if not (default or export):
             return
@@ -190,7 +224,7 @@ class Planner:
         for sentinel in SENTINELS:
             if present(sentinel):
                 yield entry(DEFAULT, env, PAYLOAD, sentinel, f"{d}/{sentinel}.txt", key, d)
-        if present("graph_dump"):
+        if present("graph_dump") and not self._replaced("graph_dump", meta):
             name = safe_relpath(meta["graph_dump"]["name"])
             yield entry(DEFAULT, env, PAYLOAD, "graph_dump", f"{d}/{name}.txt", key, d)
         if present("dynamo_output_graph"):
@@ -231,6 +265,13 @@ class Planner:
         if present("compilation_metrics"):
             path = f"{d}/compilation_metrics.html"
             yield entry(DEFAULT, env, FILE, "compilation_metrics", path, key, d)
+        for extension in self.extensions:
+            if not extension.keys.isdisjoint(meta):
+                yield from extension.outputs(env, meta, Emit(self, env, key, d))
+
+    def _replaced(self, parser: str, meta: dict[str, Any]) -> bool:
+        """Whether an extension takes this envelope away from the default parser."""
+        return any(ext.replaces(parser, meta) for ext in self.extensions)
 
     def _artifact(
         self, env: Envelope, artifact: dict[str, Any], payload: str, key: str, d: str

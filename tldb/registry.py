@@ -22,9 +22,11 @@ from tldb.errors import TldbError
 from tldb.module_api import (
     DirectoryEntry,
     IndexContribution,
+    IndexPage,
     Module,
     ModuleContext,
     ModuleOutput,
+    PlanExtension,
 )
 from tldb.parallel import SharedCounter, run_tasks_forked
 from tldb.resources import modules_dir
@@ -76,6 +78,11 @@ def _from_entry_points() -> list[Module]:
     return found
 
 
+#: The built-in and installed modules of the last discovery in this process (a report
+#: discovers its modules before it loads, in a forked child that inherits them).
+_INSTALLED: ModuleRegistry | None = None
+
+
 class ModuleRegistry:
     """The modules available to a report, by id, in discovery order."""
 
@@ -86,10 +93,13 @@ class ModuleRegistry:
 
     @classmethod
     def discover(cls, module_paths: Iterable[Path] = ()) -> ModuleRegistry:
-        found = _scan(modules_dir())
+        global _INSTALLED
+        built_in, installed = _scan(modules_dir()), _from_entry_points()
+        _INSTALLED = cls(built_in + installed)  # reused by plan_extensions (and forked loads)
+        found = list(built_in)
         for root in module_paths:
             found.extend(_scan(Path(root)))
-        found.extend(_from_entry_points())
+        found.extend(installed)
         return cls(found)
 
     def for_mode(self, mode: str, only: Iterable[str] | None = None) -> list[Module]:
@@ -114,7 +124,8 @@ class ModuleRegistry:
         reopen: Callable[[], sqlite_utils.Database] | None = None,
         on_file: Callable[[int], None] | None = None,
     ) -> tuple[dict[str, list[DirectoryEntry]], list]:
-        """Run modules, writing their files into site; return the merged directory and sections.
+        """Run modules, writing their files into site; return the merged directory and sections
+        (each module's IndexContributions, then its IndexPage if it returned one).
 
         Modules that are not late only see the central plan's directory, so they are
         independent of one another: with jobs > 1 (and `reopen`, which opens another
@@ -152,10 +163,10 @@ class ModuleRegistry:
                     notify,
                 )
                 if not in_child:  # counted in `site` already
-                    return _Rendered(output.directory_entries, output.index_html, 0, 0)
+                    return _Rendered(output.directory_entries, _contributions(output), 0, 0)
                 return _Rendered(
                     output.directory_entries,
-                    output.index_html,
+                    _contributions(output),
                     site.files - files,
                     site.bytes - size,
                 )
@@ -175,7 +186,7 @@ class ModuleRegistry:
         for module in late:
             output = _render_module(module, ctx, directory, site, written, on_file)
             _merge(directory, output.directory_entries)
-            sections.extend((module.id, c) for c in output.index_html)
+            sections.extend((module.id, c) for c in _contributions(output))
         return directory, sections
 
 
@@ -184,9 +195,24 @@ class _Rendered:
     """What a module's run sends back from a worker (its files are already written)."""
 
     directory_entries: dict[str, list[DirectoryEntry]]
-    index_html: list[IndexContribution]
+    index_html: list[IndexContribution | IndexPage]
     files: int
     bytes: int
+
+
+def _contributions(output: ModuleOutput) -> list[IndexContribution | IndexPage]:
+    """A module's index sections, followed by its IndexPage when it has one."""
+    return [*output.index_html, *([output.index_page] if output.index_page else [])]
+
+
+def plan_extensions() -> list[PlanExtension]:
+    """Fresh plan extensions for one log, from the built-in and installed modules that have
+    one (module order); modules are discovered once per process."""
+    if _INSTALLED is None:
+        ModuleRegistry.discover()
+    assert _INSTALLED is not None
+    made = (module.plan_extension() for module in _INSTALLED.modules.values())
+    return [extension for extension in made if extension is not None]
 
 
 def _render_module(

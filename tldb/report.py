@@ -17,7 +17,13 @@ from tldb.errors import InputError, StrictError, TldbError
 from tldb.folder_hint import folder_hint
 from tldb.loader import build_database
 from tldb.logfile import text_size
-from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
+from tldb.module_api import (
+    SECTION_ORDER,
+    IndexContribution,
+    IndexPage,
+    ModuleContext,
+    ReportConfig,
+)
 from tldb.parallel import cpu_count
 from tldb.progress import byte_progress, count_progress
 from tldb.registry import ModuleRegistry
@@ -139,6 +145,18 @@ def _index_page(ctx: ModuleContext, sections: Iterable[tuple[str, IndexContribut
     return replace(ctx, module_dir=templates_dir()).render("index.html", sections=ordered)
 
 
+def _write_index(site: Site, ctx: ModuleContext, sections: list[tuple[str, object]]) -> None:
+    """index.html from the sections; when a module returned an IndexPage, that page is
+    index.html and the usual index goes where the page says."""
+    pages = [c for _, c in sections if isinstance(c, IndexPage)]
+    usual = _index_page(ctx, [(m, c) for m, c in sections if isinstance(c, IndexContribution)])
+    if pages:
+        site.write(pages[0].moved_to, usual)
+        site.write("index.html", pages[0].html)
+    else:
+        site.write("index.html", usual)
+
+
 def render_report(
     db,
     log_id: int,
@@ -166,7 +184,7 @@ def render_report(
     base = plan_directory(db, log_id, config.mode, config.plain_text)
     directory, sections = registry.render_all(modules, ctx, site, base, jobs, reopen, on_file)
     if not config.export_mode:
-        site.write("index.html", _index_page(ctx, sections))
+        _write_index(site, ctx, sections)
     return site, directory
 
 
