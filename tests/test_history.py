@@ -12,13 +12,13 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import chromium
 import pytest
 import pytest_asyncio
 import yaml
 from click.testing import CliRunner
 from conftest import data_path
 from pair_logs import artifacts, build_databases, cache_outcomes, compile_seconds
-from test_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 (a fixture)
 
 from tldb.cli import cli
 from tldb.resources import metadata_file
@@ -230,16 +230,14 @@ def test_every_history_column_is_described(history):
 
 # ----------------------------------------------------------------------------- headless Chromium
 
-# The Chromium that tests/test_browser.py drives (its `browser` fixture), skipped the same way.
-needs_chromium = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="Chromium and its driver are not installed "
-    "(apt-get install chromium chromium-driver; .ci/run does this)",
-)
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, as the other browser tests drive it (tests/chromium.py)."""
+    yield from chromium.driver()
 
 
-@needs_chromium
-def test_page_looks_right_in_chromium(page, browser):  # noqa: F811 (the fixture)
+@chromium.needs_chromium
+def test_page_looks_right_in_chromium(page, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(page.as_uri())
