@@ -1,11 +1,13 @@
 """Running independent tasks in forked worker processes, results in task order.
 
 Rendering a report is a handful of modules that share nothing but the read-only database and
-the output folder, so on a machine with several cores they can run side by side. Workers are
-forked (they inherit the modules, the manifest and the plan without pickling them) and pull the
-next task from a shared counter, so a slow task never holds up a queue of others: callers list
-the heaviest tasks first. Results come back pickled and are returned in task order, which
-keeps the output independent of the number of workers and of scheduling.
+the output folder, so on a machine with several cores they can run side by side. The workers
+are a `concurrent.futures.ProcessPoolExecutor` with the fork start method: forked, they inherit
+the modules, the manifest and the plan without pickling them (only task numbers and results
+cross the pipe). Tasks are submitted heaviest first and the calling process works too: it
+takes the lightest tasks still waiting (a pending future it can cancel is one no worker has
+taken), so a slow task never holds up a queue of others. Results are returned in task order,
+which keeps the output independent of the number of workers and of scheduling.
 
 Each process, the caller's included, builds its own task runner with `start(in_child)`: a child
 must open its own database connection (an SQLite connection must not cross a fork).
@@ -13,14 +15,13 @@ must open its own database connection (an SQLite connection must not cross a for
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
-import pickle
+import signal
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from tldb.errors import TldbError
@@ -66,38 +67,21 @@ class SharedCounter:
         return self._local if self._value is None else self._value.value
 
 
-def _take(counter, order: list[int]) -> int | None:
-    """The next task to run (tasks are handed out in `order`), or None when all are taken."""
-    with counter.get_lock():
-        position = counter.value
-        if position >= len(order):
-            return None
-        counter.value = position + 1
-        return order[position]
+#: The task runner of a worker process, made once by `_start_worker` when it is forked.
+_WORKER_RUN: Callable[[int], Any] | None = None
 
 
-def _child(start, counter, order: list[int], pipe: Connection, other_end: Connection) -> None:
-    """A worker: run tasks until none is left, then send [(index, result)] or the error."""
-    other_end.close()  # so that a dead parent means a broken pipe here, not a blocked send
-    try:
-        run = start(True)
-        done = []
-        while (index := _take(counter, order)) is not None:
-            done.append((index, run(index)))
-        message: tuple[str, Any] = ("ok", done)
-    except KeyboardInterrupt:
-        os._exit(130)
-    except BaseException as exc:  # every failure goes back to the caller
-        exc.add_note("raised in a worker process:\n" + "".join(traceback.format_exc()))
-        message = ("error", exc)
-    try:
-        payload = pickle.dumps(message)
-    except Exception:  # an unpicklable error still reaches the caller as text
-        text = "".join(traceback.format_exception(message[1]))
-        payload = pickle.dumps(("error", TldbError(f"a worker failed:\n{text}")))
-    with contextlib.suppress(OSError):
-        pipe.send_bytes(payload)
-    pipe.close()
+def _start_worker(start: Callable[[bool], Callable[[int], Any]]) -> None:
+    """Executor initializer, in each forked worker: build its task runner. Ctrl-C is left to
+    the calling process, which stops the workers (no traceback from every worker)."""
+    global _WORKER_RUN
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_RUN = start(True)
+
+
+def _run_in_worker(index: int) -> Any:
+    assert _WORKER_RUN is not None, "a task ran in a worker that was not started"
+    return _WORKER_RUN(index)
 
 
 def run_tasks_forked(
@@ -112,54 +96,68 @@ def run_tasks_forked(
 
     `start(in_child)` gives the function that runs task i in the calling process. Falls back to
     running everything here, in task order, when jobs is 1, there is a single task, or fork is
-    unavailable. An exception in any task is raised here, after the other workers are stopped.
+    unavailable. An exception in any task is raised here, after the workers are stopped.
     """
     workers = min(jobs, count) - 1 if can_fork() else 0
     if workers <= 0:
         run = start(False)
         return [run(i) for i in range(count)]
     order = heaviest_first(costs) if costs is not None else list(range(count))
-    context = multiprocessing.get_context("fork")
-    counter = context.Value("i", 0)
     sys.stdout.flush()  # a child must not write out what the parent had buffered
     sys.stderr.flush()
-    children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    executor = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(start,),
+    )
     results: dict[int, R] = {}
-    finished = False
     try:
-        for _ in range(workers):
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(start, counter, order, send, receive))
-            process.start()
-            send.close()
-            children.append((process, receive))
+        futures: dict[Future, int] = {executor.submit(_run_in_worker, i): i for i in order}
         run = start(False)
-        while (index := _take(counter, order)) is not None:
+        for future, index in reversed(list(futures.items())):
+            if not future.cancel():
+                break  # this one and every heavier one were taken by a worker
+            del futures[future]
             results[index] = run(index)
-        pending = {receive: process for process, receive in children}
-        while pending:
-            for receive in wait(list(pending), timeout=POLL_SECONDS):
-                process = pending.pop(receive)
-                try:
-                    status, value = pickle.loads(receive.recv_bytes())
-                except EOFError:
-                    process.join()
-                    raise TldbError(
-                        f"a worker process died (exit code {process.exitcode})"
-                    ) from None
-                if status == "error":
-                    raise value
-                results.update(value)
             if poll is not None:
                 poll()
-        finished = True
-    finally:
-        for process, receive in children:
-            if not finished and process.is_alive():
-                process.terminate()
-            process.join()
-            receive.close()
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    error.add_note("raised in a worker process (its traceback is above)")
+                    raise error
+                results[futures[future]] = future.result()
+            if poll is not None:
+                poll()
+    except BrokenProcessPool:
+        _stop(executor)
+        raise TldbError("a worker process died (killed, or out of memory?)") from None
+    except BaseException:
+        _stop(executor)
+        raise
+    executor.shutdown(wait=True)
     return [results[i] for i in range(count)]
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Stop the workers now, tasks running or not (an error or Ctrl-C must not wait for the
+    other modules). Python 3.14's Executor.terminate_workers does this; before it, the pool's
+    worker processes are only reachable through its `_processes` attribute."""
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:  # pragma: no cover - Python 3.14+
+        terminate()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()
 
 
 def heaviest_first(costs: Sequence[float]) -> list[int]:
