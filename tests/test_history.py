@@ -230,6 +230,7 @@ def test_every_history_column_is_described(history):
 
 # ----------------------------------------------------------------------------- headless Chromium
 
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, as the other browser tests drive it (tests/chromium.py)."""
