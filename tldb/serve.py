@@ -26,6 +26,9 @@ from datasette import hookimpl
 from tldb import __version__
 from tldb import db as dbmod
 from tldb.errors import InputError, TldbError
+from tldb.module_api import ReportConfig
+from tldb.ondemand import OnDemandReport
+from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
@@ -58,6 +61,12 @@ class ServePlan:
 
     databases: list[ServedDatabase] = field(default_factory=list)
     mounts: dict[str, Path] = field(default_factory=dict)  # "report" -> folder, for /report/
+    #: Reports made on request from a database (`tldb serve LOG`), by mount name.
+    on_demand: dict[str, OnDemandReport] = field(default_factory=dict)
+
+    def _new_mount(self) -> str:
+        taken = len(self.mounts) + len(self.on_demand)
+        return "report" if not taken else f"report_{taken + 1}"
 
     def mount_for(self, folder: Path) -> str:
         """The mount name of a report folder, adding it on first use."""
@@ -65,9 +74,19 @@ class ServePlan:
         for name, root in self.mounts.items():
             if root == folder:
                 return name
-        name = "report" if not self.mounts else f"report_{len(self.mounts) + 1}"
+        name = self._new_mount()
         self.mounts[name] = folder
         return name
+
+    def mount_on_demand(self, report: OnDemandReport) -> str:
+        name = self._new_mount()
+        self.on_demand[name] = report
+        return name
+
+    def close(self) -> None:
+        """Stop the on-demand reports' cache renders and delete their cache folders."""
+        for report in self.on_demand.values():
+            report.close()
 
 
 def _slug(text: str) -> str:
@@ -108,9 +127,16 @@ def _report_url(plan: ServePlan, mount: str, db_folder: Path) -> str | None:
     return f"/{mount}/{parts}"
 
 
-def plan_serve(paths: list[Path]) -> ServePlan:
-    """Decide database names and mounts for the paths given on the command line."""
+def plan_serve(
+    paths: list[Path],
+    loaded: dict[Path, Path] | None = None,
+    config: ReportConfig | None = None,
+) -> ServePlan:
+    """Decide database names and mounts for the paths given on the command line. `loaded`
+    maps the logs among them to their databases: those are served with a report made on
+    request (with `config`), mounted like a report folder."""
     plan = ServePlan()
+    loaded = loaded or {}
     used: set[str] = set()
 
     def add(db_path: Path, name: str, mount: str | None) -> None:
@@ -124,7 +150,15 @@ def plan_serve(paths: list[Path]) -> ServePlan:
         plan.databases.append(ServedDatabase(unique, db_path.resolve(), url))
 
     for path in paths:
-        if path.is_dir():
+        if path in loaded:
+            db_path = loaded[path]
+            mount = plan.mount_on_demand(OnDemandReport(db_path, config or ReportConfig()))
+            name, n = _slug(path.stem), 2
+            while name in used:
+                name, n = f"{_slug(path.stem)}_{n}", n + 1
+            used.add(name)
+            plan.databases.append(ServedDatabase(name, db_path.resolve(), f"/{mount}/"))
+        elif path.is_dir():
             found = _found_databases(path)
             if not found:
                 raise InputError(f"no tldb database (*.db) found under {path}")
@@ -227,8 +261,10 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
+    _ON_DEMAND.update(plan.on_demand)
     metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
         "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
+        "on_demand": list(plan.on_demand),
         "marker": marker(plan, metadata),
     }
     ds = Datasette(
@@ -256,8 +292,8 @@ def register_routes(datasette):
     if not config:
         return []
     routes = [(r"^/-/tldb\.json$", _marker_view)]
-    if config["mounts"]:
-        names = "|".join(re.escape(name) for name in config["mounts"])
+    if config["mounts"] or config.get("on_demand"):
+        names = "|".join(re.escape(name) for name in [*config["mounts"], *config["on_demand"]])
         routes.append((rf"^/(?P<mount>{names})(?P<path>/.*)?$", _report_view))
     return routes
 
@@ -283,6 +319,8 @@ async def _report_view(datasette, request, send):
     relative = unquote(request.url_vars.get("path") or "")
     if not relative:
         return Response.redirect(f"/{mount}/")
+    if mount in _ON_DEMAND:
+        return await _on_demand_view(_ON_DEMAND[mount], mount, relative, send)
     root = Path(datasette.plugin_config(PLUGIN_NAME)["mounts"][mount])
     target = (root / relative.lstrip("/")).resolve()
     if not target.is_relative_to(root):
@@ -293,6 +331,38 @@ async def _report_view(datasette, request, send):
         target = target / "index.html"
     if not target.is_file():
         return Response.text("404: not found in the report folder", status=404)
+    await asgi_send_file(send, target, content_type=_content_type(target), chunk_size=1 << 16)
+    return None
+
+
+#: The on-demand reports of this process's servers, by mount name (objects, not metadata).
+_ON_DEMAND: dict[str, OnDemandReport] = {}
+
+
+async def _on_demand_view(report: OnDemandReport, mount: str, relative: str, send):
+    """A file of a report made on request: an on-demand module's file, made now, or a file
+    of the cached render (waiting for it if needed). Folders answer as in a mounted folder."""
+    from datasette.utils.asgi import Response, asgi_send_file
+
+    wanted = relative.lstrip("/")
+    if wanted == "" or wanted.endswith("/"):
+        wanted += "index.html"
+    if await report.send(wanted, send, _content_type(Path(wanted))):
+        return None
+    redirect = Response.redirect(f"/{mount}{quote(relative)}/")
+    if report.is_folder(wanted):
+        return redirect
+    try:
+        root = (await report.cache_ready()).resolve()
+    except TldbError as exc:
+        return Response.text(f"500: {exc}", status=500)
+    target = (root / wanted).resolve()
+    if not target.is_relative_to(root):
+        return Response.text("404: not inside the report", status=404)
+    if target.is_dir():
+        return redirect
+    if not target.is_file():
+        return Response.text("404: not found in the report", status=404)
     await asgi_send_file(send, target, content_type=_content_type(target), chunk_size=1 << 16)
     return None
 
@@ -317,6 +387,10 @@ def banner(plan: ServePlan, base: str) -> str:
     lines = [f"tldb serve: Datasette {base}/ (read-only)"]
     for name in plan.mounts:
         lines.append(f"  report    {base}/{name}/")
+    for name, report in plan.on_demand.items():
+        lines.append(
+            f"  report    {base}/{name}/  (made on request; cached pages in {report.cache_dir})"
+        )
     for served in plan.databases:
         db_url = f"{base}/{quote(served.name)}"
         lines.append(f"  database  {db_url}  ({served.path})")
@@ -332,7 +406,16 @@ def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: boo
     import uvicorn
 
     ds = make_datasette(plan, settings)
-    sock = _bind(host, port)
+    try:
+        sock = _bind(host, port)
+    except TldbError:
+        plan.close()
+        raise
+    # Cache renders start now, in the background (forked before the server makes threads):
+    # most likely ready when first asked for. Several reports share the cores.
+    jobs = max(1, cpu_count() // max(1, len(plan.on_demand)))
+    for report in plan.on_demand.values():
+        report.start_cache(jobs)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
@@ -341,7 +424,7 @@ def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: boo
     if open_browser:
         import webbrowser
 
-        first = next(iter(plan.mounts), None)
+        first = next(iter([*plan.mounts, *plan.on_demand]), None)
         webbrowser.open(f"{base}/{first}/" if first else f"{base}/")
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again once its
     # own handlers are removed: both end up here as KeyboardInterrupt, a normal stop.
@@ -353,6 +436,7 @@ def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: boo
     finally:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
+        plan.close()
     print("Stopped.", flush=True)
 
 

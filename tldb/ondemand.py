@@ -1,0 +1,246 @@
+"""The report of a database made page by page, when each page is asked for (`tldb serve LOG`).
+
+A static report of a big log is tens of thousands of files and more than a gigabyte, of which a
+reader opens a handful. Here nothing is written but the database: each request is answered
+with exactly the bytes `tldb report` would have written at that path.
+
+- Modules with `on_demand` (see tldb/module_api.py) list their files once (`file_keys`, no
+  content) and make one file per request (`render_file`); long files (raw.log, raw.jsonl,
+  chromium_events.json) are streamed as they are made, never held whole.
+- The other modules (pages that depend on one another, index.html, compile_directory.json)
+  are rendered once by the ordinary report code (`render_report`, workers and all) into a
+  cache folder, in a separate process started with the server, so the server's memory stays
+  that of one page. A request for one of their files waits for that process if it is still
+  running; the on-demand modules take part in it only with their index sections and
+  directory entries (their files are not made there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import multiprocessing
+import shutil
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tldb import db as dbmod
+from tldb.directory import build_manifest, plan_directory
+from tldb.errors import TldbError
+from tldb.module_api import Module, ModuleContext, ModuleOutput, ReportConfig
+from tldb.parallel import can_fork, cpu_count
+from tldb.paths import safe_relpath
+from tldb.registry import ModuleRegistry
+from tldb.site import CopyFile, gathered
+
+#: Bytes gathered from a streamed file before each send.
+STREAM_CHUNK = 1 << 16
+#: The file, beside the cache folder, that holds why its render failed.
+ERROR_FILE = "error.txt"
+
+
+class SectionsOnly(Module):
+    """An on-demand module as the cached render runs it: its index sections and directory
+    entries, but none of its files (the server makes those one at a time)."""
+
+    def __init__(self, inner: Module):
+        self.inner = inner
+        self.id = inner.id  # type: ignore[misc]
+        self.name = inner.name  # type: ignore[misc]
+        self.modes = inner.modes  # type: ignore[misc]
+        self.late = inner.late  # type: ignore[misc]
+        self.cost = 1  # type: ignore[misc]
+        self.folder = inner.folder
+
+    def render(self, ctx: ModuleContext) -> ModuleOutput:
+        output = self.inner.render(ctx)
+        close = getattr(output.files, "close", None)
+        if close is not None:
+            close()  # a generator never started: nothing was made
+        return ModuleOutput((), output.directory_entries, output.index_html)
+
+
+def cached_modules(config: ReportConfig) -> tuple[ModuleRegistry, list[Module]]:
+    """The report's modules as the cached render runs them (on-demand ones: sections only)."""
+    registry = ModuleRegistry.discover()
+    modules = registry.for_mode(config.mode)
+    return registry, [SectionsOnly(m) if m.on_demand else m for m in modules]
+
+
+def only_log(db) -> int:
+    ids = [r[0] for r in db.conn.execute("SELECT id FROM logs ORDER BY id")]
+    if len(ids) != 1:
+        raise TldbError(f"the database holds {len(ids)} logs; a report renders exactly one")
+    return ids[0]
+
+
+def render_cached(db_path: Path, out_dir: Path, config: ReportConfig, jobs: int) -> None:
+    """Write every file of the report that no on-demand module makes, and index.html."""
+    from tldb.report import render_report
+
+    registry, modules = cached_modules(config)
+    db = dbmod.open_readonly(db_path)
+    try:
+        render_report(
+            db,
+            only_log(db),
+            out_dir,
+            config,
+            registry,
+            modules,
+            jobs=jobs,
+            reopen=lambda: dbmod.open_readonly(db_path),
+        )
+    finally:
+        db.conn.close()
+
+
+class OnDemandReport:
+    """One database's report, served from memory-light parts: the on-demand file index and a
+    cache folder for the rest. Build it before the server starts (it reads the database)."""
+
+    def __init__(self, db_path: Path, config: ReportConfig, jobs: int | None = None):
+        self.db_path = db_path
+        self.config = config
+        self.jobs = jobs or cpu_count()
+        self._pool: list[Any] = []
+        db = self._acquire()
+        try:
+            self.log_id = only_log(db)
+            self._base = ModuleContext(
+                db=db,
+                out_dir=Path(),
+                config=config,
+                manifest=build_manifest(db, self.log_id),
+                log_id=self.log_id,
+                module_dir=Path(),
+                directory=plan_directory(db, self.log_id, config.mode, config.plain_text),
+            )
+            self.modules = ModuleRegistry.discover().for_mode(config.mode)
+            #: path -> (position in self.modules, key), later modules winning as on disk.
+            self.files: dict[str, tuple[int, Any]] = {}
+            for position, module in enumerate(self.modules):
+                if module.on_demand:
+                    for path, key in module.file_keys(self._context(module, db)):
+                        self.files[safe_relpath(path)] = (position, key)
+        finally:
+            self._release(db)
+        self.folders = {p.rpartition("/")[0] for p in self.files if "/" in p}
+        #: The cache folder (made when its render starts) and the temporary folder holding it.
+        self.cache_root: Path | None = None
+        self.cache_dir = Path()
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    # -- database connections (one per request at a time; SQLite connections are cheap) --
+
+    def _acquire(self):
+        return self._pool.pop() if self._pool else dbmod.open_readonly(self.db_path)
+
+    def _release(self, db) -> None:
+        self._pool.append(db)
+
+    def _context(self, module: Module, db) -> ModuleContext:
+        return replace(self._base, db=db, module_dir=module.folder)
+
+    # -- the cached part --
+
+    def start_cache(self, jobs: int | None = None) -> None:
+        """Start rendering the cached modules in another process (once). Called before the
+        server runs, the process is forked (no import to redo) while no thread exists yet."""
+        if self._process is not None:
+            return
+        self.cache_root = Path(tempfile.mkdtemp(prefix="tldb-pages-"))
+        self.cache_dir = self.cache_root / "report"
+        self.cache_dir.mkdir()
+        context = multiprocessing.get_context("fork" if can_fork() else "spawn")
+        self._process = context.Process(
+            target=_render_child,
+            args=(self.db_path, self.cache_dir, self.config, jobs or self.jobs),
+            daemon=False,  # it forks render workers of its own
+        )
+        self._process.start()
+
+    async def cache_ready(self) -> Path:
+        """The cache folder, once its render has finished (raises if it failed)."""
+        self.start_cache()
+        assert self._process is not None
+        while self._process.exitcode is None:
+            await asyncio.sleep(0.01)
+        if self._process.exitcode != 0:
+            error = self.cache_dir.with_name(ERROR_FILE)
+            reason = error.read_text(encoding="utf-8") if error.is_file() else ""
+            raise TldbError(
+                f"rendering the report's cached pages failed (exit {self._process.exitcode})"
+                f"{': ' + reason if reason else ''}"
+            )
+        return self.cache_dir
+
+    def close(self) -> None:
+        """Stop the cache render if it still runs and delete the cache folder."""
+        if self._process is not None and self._process.exitcode is None:
+            self._process.terminate()
+            self._process.join()
+        if self.cache_root is not None:
+            shutil.rmtree(self.cache_root, ignore_errors=True)
+        for db in self._pool:
+            db.conn.close()
+        self._pool.clear()
+
+    # -- answering --
+
+    def is_folder(self, relative: str) -> bool:
+        """Whether a path (no trailing slash) is a folder of the report as far as the
+        on-demand files tell (the cache folder is asked separately)."""
+        return relative in self.folders
+
+    async def send(self, relative: str, send, content_type: str) -> bool:
+        """Answer with an on-demand file (False when no on-demand module makes it). The file
+        is made in a worker thread; a streamed one is sent chunk by chunk as it is made, its
+        database connection held until the end."""
+        from datasette.utils.asgi import asgi_send_file
+
+        found = self.files.get(relative)
+        if found is None:
+            return False
+        position, key = found
+        module = self.modules[position]
+        loop = asyncio.get_running_loop()
+        db = self._acquire()
+        try:
+            content = await loop.run_in_executor(
+                None, module.render_file, self._context(module, db), key
+            )
+            if isinstance(content, CopyFile):
+                await asgi_send_file(send, content.source, content_type=content_type)
+            elif isinstance(content, str | bytes):
+                body = content.encode() if isinstance(content, str) else content
+                await _start(send, content_type, len(body))
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await _start(send, content_type, None)
+                next_chunk = functools.partial(next, gathered(content, STREAM_CHUNK), b"")
+                while data := await loop.run_in_executor(None, next_chunk):
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            self._release(db)
+        return True
+
+
+async def _start(send, content_type: str, length: int | None) -> None:
+    headers = [[b"content-type", content_type.encode()]]
+    if length is not None:
+        headers.append([b"content-length", str(length).encode()])
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+
+def _render_child(db_path: Path, out_dir: Path, config: ReportConfig, jobs: int) -> None:
+    """The cache render process: its error, if any, goes to a file the server reads."""
+    try:
+        render_cached(db_path, out_dir, config, jobs)
+    except Exception as exc:
+        out_dir.with_name(ERROR_FILE).write_text(str(exc) or type(exc).__name__, encoding="utf-8")
+        sys.exit(1)  # the server tells the user, on the page that needed the cache
