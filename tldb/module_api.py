@@ -243,6 +243,8 @@ class Module:
     #: for its index sections and directory entries without taking the files. A module whose
     #: pages depend on one another (each metrics page lists what came before it) leaves this
     #: False: the server renders it once, on first need, into a cache folder on disk.
+    #: `file_keys` and `render_file` get an empty manifest and compile directory: a file
+    #: made alone must not depend on the whole report.
     on_demand: ClassVar[bool] = False
     #: Set by the registry: the folder the module was found in.
     folder: Path = Path()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import re
 import shutil
 import sys
 import tempfile
@@ -28,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from tldb import db as dbmod
-from tldb.directory import build_manifest, plan_directory
 from tldb.errors import TldbError
-from tldb.module_api import Module, ModuleContext, ModuleOutput, ReportConfig
+from tldb.module_api import Manifest, Module, ModuleContext, ModuleOutput, ReportConfig
 from tldb.parallel import can_fork, cpu_count
 from tldb.paths import safe_relpath
 from tldb.registry import ModuleRegistry
@@ -40,6 +40,18 @@ from tldb.site import CopyFile, gathered
 STREAM_CHUNK = 1 << 16
 #: The file, beside the cache folder, that holds why its render failed.
 ERROR_FILE = "error.txt"
+
+
+#: A relative path that Site.write keeps as it is (most are): short plain components.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]{1,200}(?:/[A-Za-z0-9_.~-]{1,200})*")
+_DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+
+
+def as_written(path: str) -> str:
+    """The path a file is written at (safe_relpath), quickly for the plain paths of a plan."""
+    if _PLAIN.fullmatch(path) and not _DOT_PART.search(path):
+        return path
+    return safe_relpath(path)
 
 
 class SectionsOnly(Module):
@@ -110,14 +122,15 @@ class OnDemandReport:
         db = self._acquire()
         try:
             self.log_id = only_log(db)
+            # On-demand files are made one at a time: they cannot depend on the manifest or
+            # on the whole compile directory, which cost seconds to build on a big log.
             self._base = ModuleContext(
                 db=db,
                 out_dir=Path(),
                 config=config,
-                manifest=build_manifest(db, self.log_id),
+                manifest=Manifest(()),
                 log_id=self.log_id,
                 module_dir=Path(),
-                directory=plan_directory(db, self.log_id, config.mode, config.plain_text),
             )
             self.modules = ModuleRegistry.discover().for_mode(config.mode)
             #: path -> (position in self.modules, key), later modules winning as on disk.
@@ -125,7 +138,7 @@ class OnDemandReport:
             for position, module in enumerate(self.modules):
                 if module.on_demand:
                     for path, key in module.file_keys(self._context(module, db)):
-                        self.files[safe_relpath(path)] = (position, key)
+                        self.files[as_written(path)] = (position, key)
         finally:
             self._release(db)
         self.folders = {p.rpartition("/")[0] for p in self.files if "/" in p}
