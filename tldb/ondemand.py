@@ -227,7 +227,9 @@ class OnDemandReport:
                 None, module.render_file, self._context(module, db), key
             )
             if isinstance(content, CopyFile):
-                await asgi_send_file(send, content.source, content_type=content_type)
+                await asgi_send_file(
+                    send, content.source, content_type=content_type, chunk_size=1 << 20
+                )
             elif isinstance(content, str | bytes):
                 body = content.encode() if isinstance(content, str) else content
                 await _start(send, content_type, len(body))

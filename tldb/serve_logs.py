@@ -47,6 +47,17 @@ def up_to_date(db_path: Path, log: Path) -> bool:
     return rows == [(str(log), stat.st_size, stat.st_mtime_ns)]
 
 
+def _warm_imports() -> None:
+    """What serving needs next, imported while the load runs in its own process (Datasette's
+    import alone takes one to two seconds that would otherwise come after the load)."""
+    import datasette.app  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    from tldb.registry import ModuleRegistry
+
+    ModuleRegistry.discover()
+
+
 def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[Path, Path]:
     """The database of each log (log as given -> database), loading those not up to date,
     with a progress bar and tlparse's statistics line for each."""
@@ -62,7 +73,7 @@ def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[P
             print(f"{given}: reusing {db_path}", file=sys.stderr)
         else:
             print(f"{given}: loading into {db_path}", file=sys.stderr)
-            load_apart([log], db_path)
+            load_apart([log], db_path, meanwhile=_warm_imports)
         db = dbmod.open_readonly(db_path)
         try:
             ids = [r[0] for r in db.conn.execute("SELECT id FROM logs")]
