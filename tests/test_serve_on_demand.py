@@ -24,6 +24,7 @@ from conftest import data_cases, data_path
 from tldb.errors import InputError
 from tldb.module_api import ReportConfig
 from tldb.report import ReportRequest, run_report
+from tldb.serve import make_datasette, plan_serve
 from tldb.serve_logs import load_logs, up_to_date
 
 #: Report flags `tldb serve LOG` takes as they are (--strict changes the exit status only).
@@ -152,3 +153,28 @@ def test_db_option_names_one_logs_database(tmp_path, log_writer):
     log = log_writer.add({"str": ["a.py", 0]}).write(tmp_path / "small.log")
     with pytest.raises(InputError, match="--db names the database of one log"):
         load_logs([log, log], tmp_path / "x.db", False)
+
+
+@pytest.mark.asyncio
+async def test_on_demand_folders_redirect_and_nothing_outside_answers(tmp_path):
+    log = data_path("torch213/cache_2.log")
+    db = tmp_path / "cache_2.db"
+    plan = plan_serve([log], load_logs([log], db, False), ReportConfig())
+    ds = make_datasette(plan)
+    (report,) = plan.on_demand.values()
+    report.start_cache(1)
+    try:
+        folder = next(p.partition("/")[0] for p in report.files if "/" in p)
+        assert (await ds.client.get(f"/report/{folder}")).status_code == 302
+        assert (await ds.client.get("/report")).status_code == 302
+        for outside in ("/report/%2e%2e/%2e%2e/etc/passwd", "/report/..%2f..%2fetc%2fpasswd"):
+            assert (await ds.client.get(outside)).status_code == 404
+        marker = (await ds.client.get("/-/tldb.json")).json()
+        assert marker["reports"] == [{"url": "/report/", "databases": ["cache_2"]}]
+        index = await ds.client.get("/report/")
+        assert index.status_code == 200 and "tldb-datasette" in index.text
+    finally:
+        plan.close()
+        for database in ds.databases.values():
+            database.close()
+    assert report.cache_root is not None and not report.cache_root.exists()

@@ -141,7 +141,11 @@ class OnDemandReport:
                         self.files[as_written(path)] = (position, key)
         finally:
             self._release(db)
-        self.folders = {p.rpartition("/")[0] for p in self.files if "/" in p}
+        #: Every folder holding an on-demand file (a request without its final slash is
+        #: redirected, as for a folder on disk).
+        self.folders = {
+            path[:at] for path in self.files for at, char in enumerate(path) if char == "/"
+        }
         #: The cache folder (made when its render starts) and the temporary folder holding it.
         self.cache_root: Path | None = None
         self.cache_dir = Path()
