@@ -178,3 +178,8 @@ async def test_on_demand_folders_redirect_and_nothing_outside_answers(tmp_path):
         for database in ds.databases.values():
             database.close()
     assert report.cache_root is not None and not report.cache_root.exists()
+    # The database named directly, with no report folder around it, brings the same report.
+    plan = plan_serve([db], {}, ReportConfig())
+    assert [(d.name, d.report_url) for d in plan.databases] == [("cache_2", "/report/")]
+    assert set(plan.on_demand["report"].files) == set(report.files)
+    plan.close()

@@ -323,9 +323,11 @@ def serve(
     PATH is a report folder (tldb report -o DIR: serves DIR/trace.db and
     mounts DIR at /report/), a folder of several reports (every *.db below
     it, named after its folder: OUT/rank_0/trace.db is /rank_0), a
-    database file, or a log: it is loaded into a database (--db, or the
-    cache folder, reused while the log is unchanged) and its report is made
-    page by page when asked for, at /report/, writing nothing else.
+    database file (its report folder mounted; without one, its report is
+    made on request as for a log), or a log: it is loaded into a database
+    (--db, or the cache folder, reused while the log is unchanged) and its
+    report is made page by page when asked for, at /report/, writing
+    nothing else.
     Every database is opened immutable: nothing can change it.
 
     \b

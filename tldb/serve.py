@@ -106,6 +106,14 @@ def _check(path: Path) -> None:
     dbmod.open_readonly(path).conn.close()
 
 
+def _log_count(path: Path) -> int:
+    db = dbmod.open_readonly(path)
+    try:
+        return db.conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+    finally:
+        db.conn.close()
+
+
 def _found_databases(folder: Path) -> list[Path]:
     """Every *.db below folder, shallowest first (a combined database before its ranks),
     skipping hidden files and folders (loads in progress)."""
@@ -134,30 +142,33 @@ def plan_serve(
 ) -> ServePlan:
     """Decide database names and mounts for the paths given on the command line. `loaded`
     maps the logs among them to their databases: those are served with a report made on
-    request (with `config`), mounted like a report folder."""
+    request (with `config`), mounted like a report folder; so is a database file named
+    directly that has no report folder around it and holds one log."""
     plan = ServePlan()
     loaded = loaded or {}
     used: set[str] = set()
 
+    def unique(name: str) -> str:
+        chosen, n = name, 2
+        while chosen in used:
+            chosen, n = f"{name}_{n}", n + 1
+        used.add(chosen)
+        return chosen
+
     def add(db_path: Path, name: str, mount: str | None) -> None:
-        unique, n = name, 2
-        while unique in used:
-            unique, n = f"{name}_{n}", n + 1
-        used.add(unique)
+        name = unique(name)
         if mount is None and (db_path.parent / "index.html").is_file():
             mount = plan.mount_for(db_path.parent)
         url = _report_url(plan, mount, db_path.parent) if mount else None
-        plan.databases.append(ServedDatabase(unique, db_path.resolve(), url))
+        plan.databases.append(ServedDatabase(name, db_path.resolve(), url))
+
+    def add_on_demand(db_path: Path, name: str) -> None:
+        mount = plan.mount_on_demand(OnDemandReport(db_path, config or ReportConfig()))
+        plan.databases.append(ServedDatabase(unique(name), db_path.resolve(), f"/{mount}/"))
 
     for path in paths:
         if path in loaded:
-            db_path = loaded[path]
-            mount = plan.mount_on_demand(OnDemandReport(db_path, config or ReportConfig()))
-            name, n = _slug(path.stem), 2
-            while name in used:
-                name, n = f"{_slug(path.stem)}_{n}", n + 1
-            used.add(name)
-            plan.databases.append(ServedDatabase(name, db_path.resolve(), f"/{mount}/"))
+            add_on_demand(loaded[path], _slug(path.stem))
         elif path.is_dir():
             found = _found_databases(path)
             if not found:
@@ -172,7 +183,10 @@ def plan_serve(
                 add(db_path, _database_name(db_path, path), mount)
         elif path.is_file():
             _check(path)
-            add(path, _slug(path.stem), None)
+            if (path.parent / "index.html").is_file() or _log_count(path) != 1:
+                add(path, _slug(path.stem), None)
+            else:
+                add_on_demand(path, _slug(path.stem))
         else:
             raise InputError(f"{path} is not a file or folder")
     if not plan.databases:
