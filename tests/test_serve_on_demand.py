@@ -162,7 +162,7 @@ async def test_on_demand_folders_redirect_and_nothing_outside_answers(tmp_path):
     plan = plan_serve([log], load_logs([log], db, False), ReportConfig())
     ds = make_datasette(plan)
     (report,) = plan.on_demand.values()
-    report.start_cache(1)
+    report.start(1)
     try:
         folder = next(p.partition("/")[0] for p in report.files if "/" in p)
         assert (await ds.client.get(f"/report/{folder}")).status_code == 302
@@ -177,7 +177,7 @@ async def test_on_demand_folders_redirect_and_nothing_outside_answers(tmp_path):
         plan.close()
         for database in ds.databases.values():
             database.close()
-    assert report.cache_root is not None and not report.cache_root.exists()
+    assert report.cache.root is not None and not report.cache.root.exists()
     # The database named directly, with no report folder around it, brings the same report.
     plan = plan_serve([db], {}, ReportConfig())
     assert [(d.name, d.report_url) for d in plan.databases] == [("cache_2", "/report/")]

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import mimetypes
 import multiprocessing
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,15 @@ from tldb.parallel import can_fork, cpu_count
 from tldb.paths import safe_relpath
 from tldb.registry import ModuleRegistry
 from tldb.site import CopyFile, gathered
+
+
+def content_type(path: str) -> str:
+    """The Content-Type of a report file, as the static mount sends it."""
+    kind = mimetypes.guess_type(path.rpartition("/")[2])[0] or "text/plain"
+    if kind.startswith("text/") or kind == "application/json":
+        kind += "; charset=utf-8"
+    return kind
+
 
 #: Bytes gathered from a streamed file before each send.
 STREAM_CHUNK = 1 << 16
@@ -89,12 +100,29 @@ def only_log(db) -> int:
     return ids[0]
 
 
-def render_cached(db_path: Path, out_dir: Path, config: ReportConfig, jobs: int) -> None:
+def open_report_db(db_path: Path, inherited: dict[int, str] | None = None):
+    """A read-only connection to a report's database; a rank of a folder also sees the string
+    table entries the ranks listed before it left behind (tlparse's shared table)."""
+    from tldb.rankstep import shadow_strings
+
+    db = dbmod.open_readonly(db_path)
+    if inherited:
+        shadow_strings(db, only_log(db), inherited)
+    return db
+
+
+def render_cached(
+    db_path: Path,
+    out_dir: Path,
+    config: ReportConfig,
+    jobs: int,
+    inherited: dict[int, str] | None = None,
+) -> None:
     """Write every file of the report that no on-demand module makes, and index.html."""
     from tldb.report import render_report
 
     registry, modules = cached_modules(config)
-    db = dbmod.open_readonly(db_path)
+    db = open_report_db(db_path, inherited)
     try:
         render_report(
             db,
@@ -104,20 +132,99 @@ def render_cached(db_path: Path, out_dir: Path, config: ReportConfig, jobs: int)
             registry,
             modules,
             jobs=jobs,
-            reopen=lambda: dbmod.open_readonly(db_path),
+            reopen=lambda: open_report_db(db_path, inherited),
         )
     finally:
         db.conn.close()
+
+
+class CachedRender:
+    """Files rendered once, in a forked process, into a temporary folder deleted by close().
+
+    Started before the server runs (no thread exists yet, so forking is safe, and nothing is
+    imported again); a request that needs the files waits for the process."""
+
+    def __init__(self, render: Callable[[Path], None]):
+        self._render = render
+        self.root: Path | None = None  # the temporary folder; the files are in `folder`
+        self.folder = Path()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._error: str | None = None
+
+    def start(self) -> None:
+        if self.root is not None:
+            return
+        self.root = Path(tempfile.mkdtemp(prefix="tldb-pages-"))
+        self.folder = self.root / "report"
+        self.folder.mkdir()
+        if not can_fork():  # pragma: no cover - Windows: render here and now
+            try:
+                self._render(self.folder)
+            except TldbError as exc:
+                self._error = str(exc)
+            return
+        context = multiprocessing.get_context("fork")
+        # Not a daemon: it forks render workers of its own.
+        self._process = context.Process(target=self._child, daemon=False)
+        self._process.start()
+
+    def _child(self) -> None:
+        try:
+            self._render(self.folder)
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+            self.folder.with_name(ERROR_FILE).write_text(error, encoding="utf-8")
+            sys.exit(1)  # the server tells the user, on the page that needed the files
+
+    async def ready(self) -> Path:
+        """The folder, once its render has finished (raises if it failed)."""
+        self.start()
+        if self._process is not None:
+            while self._process.exitcode is None:
+                await asyncio.sleep(0.01)
+            if self._process.exitcode != 0:
+                error = self.folder.with_name(ERROR_FILE)
+                self._error = error.read_text(encoding="utf-8") if error.is_file() else "?"
+        if self._error is not None:
+            raise TldbError(f"rendering the report's cached pages failed: {self._error}")
+        return self.folder
+
+    def close(self) -> None:
+        if self._process is not None and self._process.exitcode is None:
+            self._process.terminate()
+            self._process.join()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+#: What `locate` found: the file was sent, the path is a folder, or a cached file to send.
+SENT = "sent"
+FOLDER = "folder"
+Located = str | Path | None
+
+
+async def cached_file(cache: CachedRender, wanted: str) -> Located:
+    """A file of a cached render (FOLDER for a folder, None when missing or outside)."""
+    root = (await cache.ready()).resolve()
+    target = (root / wanted).resolve()
+    if not target.is_relative_to(root):
+        return None
+    if target.is_dir():
+        return FOLDER
+    return target if target.is_file() else None
 
 
 class OnDemandReport:
     """One database's report, served from memory-light parts: the on-demand file index and a
     cache folder for the rest. Build it before the server starts (it reads the database)."""
 
-    def __init__(self, db_path: Path, config: ReportConfig, jobs: int | None = None):
+    def __init__(
+        self, db_path: Path, config: ReportConfig, inherited: dict[int, str] | None = None
+    ):
         self.db_path = db_path
         self.config = config
-        self.jobs = jobs or cpu_count()
+        self.inherited = inherited
+        self.jobs = cpu_count()
         self._pool: list[Any] = []
         db = self._acquire()
         try:
@@ -146,15 +253,14 @@ class OnDemandReport:
         self.folders = {
             path[:at] for path in self.files for at, char in enumerate(path) if char == "/"
         }
-        #: The cache folder (made when its render starts) and the temporary folder holding it.
-        self.cache_root: Path | None = None
-        self.cache_dir = Path()
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self.cache = CachedRender(
+            lambda out: render_cached(db_path, out, config, self.jobs, inherited)
+        )
 
     # -- database connections (one per request at a time; SQLite connections are cheap) --
 
     def _acquire(self):
-        return self._pool.pop() if self._pool else dbmod.open_readonly(self.db_path)
+        return self._pool.pop() if self._pool else open_report_db(self.db_path, self.inherited)
 
     def _release(self, db) -> None:
         self._pool.append(db)
@@ -164,54 +270,32 @@ class OnDemandReport:
 
     # -- the cached part --
 
-    def start_cache(self, jobs: int | None = None) -> None:
-        """Start rendering the cached modules in another process (once). Called before the
-        server runs, the process is forked (no import to redo) while no thread exists yet."""
-        if self._process is not None:
-            return
-        self.cache_root = Path(tempfile.mkdtemp(prefix="tldb-pages-"))
-        self.cache_dir = self.cache_root / "report"
-        self.cache_dir.mkdir()
-        context = multiprocessing.get_context("fork" if can_fork() else "spawn")
-        self._process = context.Process(
-            target=_render_child,
-            args=(self.db_path, self.cache_dir, self.config, jobs or self.jobs),
-            daemon=False,  # it forks render workers of its own
-        )
-        self._process.start()
+    def start(self, jobs: int | None = None) -> None:
+        """Start the cached render (once), on `jobs` processes."""
+        self.jobs = jobs or self.jobs
+        self.cache.start()
 
-    async def cache_ready(self) -> Path:
-        """The cache folder, once its render has finished (raises if it failed)."""
-        self.start_cache()
-        assert self._process is not None
-        while self._process.exitcode is None:
-            await asyncio.sleep(0.01)
-        if self._process.exitcode != 0:
-            error = self.cache_dir.with_name(ERROR_FILE)
-            reason = error.read_text(encoding="utf-8") if error.is_file() else ""
-            raise TldbError(
-                f"rendering the report's cached pages failed (exit {self._process.exitcode})"
-                f"{': ' + reason if reason else ''}"
-            )
-        return self.cache_dir
+    @property
+    def cache_dirs(self) -> list[Path]:
+        return [self.cache.folder]
 
     def close(self) -> None:
-        """Stop the cache render if it still runs and delete the cache folder."""
-        if self._process is not None and self._process.exitcode is None:
-            self._process.terminate()
-            self._process.join()
-        if self.cache_root is not None:
-            shutil.rmtree(self.cache_root, ignore_errors=True)
+        """Stop the cached render if it still runs, delete its folder, close connections."""
+        self.cache.close()
         for db in self._pool:
             db.conn.close()
         self._pool.clear()
 
     # -- answering --
 
-    def is_folder(self, relative: str) -> bool:
-        """Whether a path (no trailing slash) is a folder of the report as far as the
-        on-demand files tell (the cache folder is asked separately)."""
-        return relative in self.folders
+    async def locate(self, wanted: str, send) -> Located:
+        """Answer `wanted` (a path, index.html for folders) if an on-demand module makes it
+        (SENT), else say where it is: FOLDER, a file of the cached render, or None."""
+        if await self.send(wanted, send, content_type(wanted)):
+            return SENT
+        if wanted in self.folders:
+            return FOLDER
+        return await cached_file(self.cache, wanted)
 
     async def send(self, relative: str, send, content_type: str) -> bool:
         """Answer with an on-demand file (False when no on-demand module makes it). The file
@@ -254,12 +338,3 @@ async def _start(send, content_type: str, length: int | None) -> None:
     if length is not None:
         headers.append([b"content-length", str(length).encode()])
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-
-
-def _render_child(db_path: Path, out_dir: Path, config: ReportConfig, jobs: int) -> None:
-    """The cache render process: its error, if any, goes to a file the server reads."""
-    try:
-        render_cached(db_path, out_dir, config, jobs)
-    except Exception as exc:
-        out_dir.with_name(ERROR_FILE).write_text(str(exc) or type(exc).__name__, encoding="utf-8")
-        sys.exit(1)  # the server tells the user, on the page that needed the cache

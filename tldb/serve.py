@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import html
-import mimetypes
 import re
 import signal
 import socket
@@ -27,7 +26,7 @@ from tldb import __version__
 from tldb import db as dbmod
 from tldb.errors import InputError, TldbError
 from tldb.module_api import ReportConfig
-from tldb.ondemand import OnDemandReport
+from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
 from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
 
@@ -319,10 +318,7 @@ def _marker_view(datasette):
 
 
 def _content_type(path: Path) -> str:
-    kind = mimetypes.guess_type(path.name)[0] or "text/plain"
-    if kind.startswith("text/") or kind == "application/json":
-        kind += "; charset=utf-8"
-    return kind
+    return content_type(path.name)
 
 
 async def _report_view(datasette, request, send):
@@ -354,30 +350,24 @@ _ON_DEMAND: dict[str, OnDemandReport] = {}
 
 
 async def _on_demand_view(report: OnDemandReport, mount: str, relative: str, send):
-    """A file of a report made on request: an on-demand module's file, made now, or a file
-    of the cached render (waiting for it if needed). Folders answer as in a mounted folder."""
+    """A file of a report made on request (see OnDemandReport.locate); folders answer as in
+    a mounted folder: a redirect to the slash, then their index.html."""
     from datasette.utils.asgi import Response, asgi_send_file
 
     wanted = relative.lstrip("/")
     if wanted == "" or wanted.endswith("/"):
         wanted += "index.html"
-    if await report.send(wanted, send, _content_type(Path(wanted))):
-        return None
-    redirect = Response.redirect(f"/{mount}{quote(relative)}/")
-    if report.is_folder(wanted):
-        return redirect
     try:
-        root = (await report.cache_ready()).resolve()
+        found = await report.locate(wanted, send)
     except TldbError as exc:
         return Response.text(f"500: {exc}", status=500)
-    target = (root / wanted).resolve()
-    if not target.is_relative_to(root):
-        return Response.text("404: not inside the report", status=404)
-    if target.is_dir():
-        return redirect
-    if not target.is_file():
+    if found == SENT:
+        return None
+    if found == FOLDER:
+        return Response.redirect(f"/{mount}{quote(relative)}/")
+    if not isinstance(found, Path):
         return Response.text("404: not found in the report", status=404)
-    await asgi_send_file(send, target, content_type=_content_type(target), chunk_size=1 << 16)
+    await asgi_send_file(send, found, content_type=_content_type(found), chunk_size=1 << 16)
     return None
 
 
@@ -402,9 +392,8 @@ def banner(plan: ServePlan, base: str) -> str:
     for name in plan.mounts:
         lines.append(f"  report    {base}/{name}/")
     for name, report in plan.on_demand.items():
-        lines.append(
-            f"  report    {base}/{name}/  (made on request; cached pages in {report.cache_dir})"
-        )
+        cached = ", ".join(map(str, report.cache_dirs))
+        lines.append(f"  report    {base}/{name}/  (made on request; cached pages in {cached})")
     for served in plan.databases:
         db_url = f"{base}/{quote(served.name)}"
         lines.append(f"  database  {db_url}  ({served.path})")
@@ -429,7 +418,7 @@ def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: boo
     # most likely ready when first asked for. Several reports share the cores.
     jobs = max(1, cpu_count() // max(1, len(plan.on_demand)))
     for report in plan.on_demand.values():
-        report.start_cache(jobs)
+        report.start(jobs)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
