@@ -327,7 +327,8 @@ def serve(
     made on request as for a log), or a log: it is loaded into a database
     (--db, or the cache folder, reused while the log is unchanged) and its
     report is made page by page when asked for, at /report/, writing
-    nothing else.
+    nothing else; or a folder of rank logs, served likewise as
+    --all-ranks-html writes it (landing page, rank_N/).
     Every database is opened immutable: nothing can change it.
 
     \b
@@ -341,20 +342,23 @@ def serve(
     """
     from tldb import db as dbmod
     from tldb.serve_logs import load_logs
+    from tldb.serve_ranks import is_rank_folder, load_rank_folder
 
     logs = [p for p in paths if p.is_file() and not dbmod.is_database(p)]
     if db_path is not None and not logs:
         raise InputError("--db goes with a LOG to load")
-    loaded = load_logs(logs, db_path, verbose)
     config = ReportConfig(
         plain_text=plain_text,
         custom_header_html=custom_header_html,
         export_mode=export_mode,
         inductor_provenance=inductor_provenance,
     )
+    loaded = load_logs(logs, db_path, verbose)
+    ranks = {p: load_rank_folder(p, config, verbose) for p in paths if is_rank_folder(p)}
     from tldb.serve import parse_settings, plan_serve, run
 
-    run(plan_serve(list(paths), loaded, config), host, port, parse_settings(settings), open_browser)
+    plan = plan_serve(list(paths), loaded, config, ranks)
+    run(plan, host, port, parse_settings(settings), open_browser)
 
 
 from tldb.cli_extra import register as _register_extra  # noqa: E402

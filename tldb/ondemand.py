@@ -214,7 +214,26 @@ async def cached_file(cache: CachedRender, wanted: str) -> Located:
     return target if target.is_file() else None
 
 
-class OnDemandReport:
+class ServedReport:
+    """What every report made on request has: a cached render, started with the server."""
+
+    cache: CachedRender
+    jobs: int
+
+    def start(self, jobs: int | None = None) -> None:
+        """Start the cached render (once), on `jobs` processes."""
+        self.jobs = jobs or self.jobs
+        self.cache.start()
+
+    @property
+    def cache_dirs(self) -> list[Path]:
+        return [self.cache.folder]
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+class OnDemandReport(ServedReport):
     """One database's report, served from memory-light parts: the on-demand file index and a
     cache folder for the rest. Build it before the server starts (it reads the database)."""
 
@@ -268,20 +287,9 @@ class OnDemandReport:
     def _context(self, module: Module, db) -> ModuleContext:
         return replace(self._base, db=db, module_dir=module.folder)
 
-    # -- the cached part --
-
-    def start(self, jobs: int | None = None) -> None:
-        """Start the cached render (once), on `jobs` processes."""
-        self.jobs = jobs or self.jobs
-        self.cache.start()
-
-    @property
-    def cache_dirs(self) -> list[Path]:
-        return [self.cache.folder]
-
     def close(self) -> None:
         """Stop the cached render if it still runs, delete its folder, close connections."""
-        self.cache.close()
+        super().close()
         for db in self._pool:
             db.conn.close()
         self._pool.clear()

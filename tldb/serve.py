@@ -29,6 +29,7 @@ from tldb.module_api import ReportConfig
 from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
 from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
+from tldb.serve_ranks import LoadedRanks, RankReports
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
 TEMPLATE_DATABASE = "trace"
@@ -60,8 +61,8 @@ class ServePlan:
 
     databases: list[ServedDatabase] = field(default_factory=list)
     mounts: dict[str, Path] = field(default_factory=dict)  # "report" -> folder, for /report/
-    #: Reports made on request from a database (`tldb serve LOG`), by mount name.
-    on_demand: dict[str, OnDemandReport] = field(default_factory=dict)
+    #: Reports made on request from databases (`tldb serve LOG`, `tldb serve RANKS/`).
+    on_demand: dict[str, OnDemandReport | RankReports] = field(default_factory=dict)
 
     def _new_mount(self) -> str:
         taken = len(self.mounts) + len(self.on_demand)
@@ -77,7 +78,7 @@ class ServePlan:
         self.mounts[name] = folder
         return name
 
-    def mount_on_demand(self, report: OnDemandReport) -> str:
+    def mount_on_demand(self, report: OnDemandReport | RankReports) -> str:
         name = self._new_mount()
         self.on_demand[name] = report
         return name
@@ -138,13 +139,17 @@ def plan_serve(
     paths: list[Path],
     loaded: dict[Path, Path] | None = None,
     config: ReportConfig | None = None,
+    loaded_ranks: dict[Path, LoadedRanks] | None = None,
 ) -> ServePlan:
     """Decide database names and mounts for the paths given on the command line. `loaded`
     maps the logs among them to their databases: those are served with a report made on
     request (with `config`), mounted like a report folder; so is a database file named
-    directly that has no report folder around it and holds one log."""
+    directly that has no report folder around it and holds one log. `loaded_ranks` maps the
+    rank folders among the paths to their loaded ranks: served like an --all-ranks-html
+    report (landing page, rank_N/), made on request too."""
     plan = ServePlan()
     loaded = loaded or {}
+    loaded_ranks = loaded_ranks or {}
     used: set[str] = set()
 
     def unique(name: str) -> str:
@@ -168,6 +173,14 @@ def plan_serve(
     for path in paths:
         if path in loaded:
             add_on_demand(loaded[path], _slug(path.stem))
+        elif path in loaded_ranks:
+            ranks = loaded_ranks[path]
+            mount = plan.mount_on_demand(RankReports(ranks, config or ReportConfig()))
+            url = f"/{mount}/"
+            plan.databases.append(ServedDatabase(unique("ranks"), ranks.combined, url))
+            for rank, db_path in sorted(ranks.dbs.items()):
+                name = unique(f"rank_{rank}")
+                plan.databases.append(ServedDatabase(name, db_path, f"{url}rank_{rank}/"))
         elif path.is_dir():
             found = _found_databases(path)
             if not found:
@@ -346,10 +359,10 @@ async def _report_view(datasette, request, send):
 
 
 #: The on-demand reports of this process's servers, by mount name (objects, not metadata).
-_ON_DEMAND: dict[str, OnDemandReport] = {}
+_ON_DEMAND: dict[str, OnDemandReport | RankReports] = {}
 
 
-async def _on_demand_view(report: OnDemandReport, mount: str, relative: str, send):
+async def _on_demand_view(report: OnDemandReport | RankReports, mount: str, relative: str, send):
     """A file of a report made on request (see OnDemandReport.locate); folders answer as in
     a mounted folder: a redirect to the slash, then their index.html."""
     from datasette.utils.asgi import Response, asgi_send_file
