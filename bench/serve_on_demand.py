@@ -11,6 +11,7 @@
    `tldb report` of the log into W/static) is fetched once, in random order (seed 17), one at a
    time; the latency of each is the time to its last byte; sizes are checked against the
    static files.
+   Files over 1 s also show their time to the first byte (streamed files).
 4. Memory: the server process's RSS (VmRSS, sampled every 20 ms) and, apart, the peak RSS of
    its children (the cached render and its workers).
 """
@@ -67,13 +68,16 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
 
-def fetch(url: str) -> tuple[float, int]:
+def fetch(url: str) -> tuple[float, int, float]:
+    """Seconds to the last byte, size, seconds to the first byte."""
     start = time.perf_counter()
+    first = None
     with urllib.request.urlopen(url, timeout=600) as response:
         size = 0
-        while chunk := response.read(1 << 20):
+        while chunk := response.read(1 << 16):
+            first = first or time.perf_counter() - start
             size += len(chunk)
-    return time.perf_counter() - start, size
+    return time.perf_counter() - start, size, first or time.perf_counter() - start
 
 
 def poll(url: str, limit: float = 600) -> float:
@@ -139,15 +143,19 @@ def main() -> None:
         if p.is_file() and p.name != "trace.db"
     )
     demand = next(f for f in files if f.endswith(".txt") and "/" in f)
+    first_answer = poll(f"{base}/-/tldb.json")
     first_demand = poll(f"{base}/report/{urllib.request.quote(demand)}")
     first_index = poll(f"{base}/report/")
     loaded = load_end[0]
     random.Random(17).shuffle(files)
     latencies = []
+    first_bytes: dict[str, float] = {}
     wrong = []
     for relative in files:
-        seconds, size = fetch(f"{base}/report/{urllib.request.quote(relative)}")
+        seconds, size, first_byte = fetch(f"{base}/report/{urllib.request.quote(relative)}")
         latencies.append((seconds, relative))
+        if seconds > 1.0:
+            first_bytes[relative] = first_byte
         if size != (static / relative).stat().st_size:
             wrong.append(relative)
     server.send_signal(2)
@@ -159,6 +167,7 @@ def main() -> None:
     print(f"tldb load alone:                 {load_alone:.1f} s")
     print(f"tldb serve: load ends after      {loaded - start:.1f} s")
     print(f"  banner (serving)               {banner_at - loaded:+.2f} s after the load")
+    print(f"  first answer (/-/tldb.json)    {first_answer - loaded:+.2f} s after the load")
     print(f"  first on-demand page answered  {first_demand - loaded:+.2f} s after the load")
     print(f"  index.html answered            {first_index - loaded:+.2f} s after the load")
     print(
@@ -166,7 +175,10 @@ def main() -> None:
         f"p95 {latencies[int(n * 0.95)][0] * 1e3:.1f} ms, max {latencies[-1][0] * 1e3:.0f} ms"
     )
     over = [(s, r) for s, r in latencies if s > 1.0]
-    print(f"files over 1 s: {len(over)}: " + ", ".join(f"{r} {s:.2f} s" for s, r in over[-8:]))
+    print(
+        f"files over 1 s: {len(over)}: "
+        + ", ".join(f"{r} {s:.2f} s (first byte {first_bytes[r]:.2f} s)" for s, r in over[-8:])
+    )
     print("slowest: " + ", ".join(f"{r} {s * 1e3:.0f} ms" for s, r in latencies[-12:]))
     print(f"server RSS peak {sampler.server:.0f} MB; its children's peak {sampler.kids:.0f} MB")
     print(f"size mismatches: {len(wrong)} {wrong[:5]}")
