@@ -287,7 +287,6 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
-    _ON_DEMAND.update(plan.on_demand)
     metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
         "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
         "on_demand": list(plan.on_demand),
@@ -300,6 +299,7 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
         ds.remove_database("_memory")
     for served in plan.databases:
         ds.add_database(Database(ds, path=str(served.path), is_mutable=False), name=served.name)
+    setattr(ds, ON_DEMAND_ATTRIBUTE, dict(plan.on_demand))
     return ds
 
 
@@ -342,8 +342,9 @@ async def _report_view(datasette, request, send):
     relative = unquote(request.url_vars.get("path") or "")
     if not relative:
         return Response.redirect(f"/{mount}/")
-    if mount in _ON_DEMAND:
-        return await _on_demand_view(_ON_DEMAND[mount], mount, relative, send)
+    on_demand = getattr(datasette, ON_DEMAND_ATTRIBUTE, {})
+    if mount in on_demand:
+        return await _on_demand_view(on_demand[mount], mount, relative, send)
     root = Path(datasette.plugin_config(PLUGIN_NAME)["mounts"][mount])
     target = (root / relative.lstrip("/")).resolve()
     if not target.is_relative_to(root):
@@ -358,8 +359,9 @@ async def _report_view(datasette, request, send):
     return None
 
 
-#: The on-demand reports of this process's servers, by mount name (objects, not metadata).
-_ON_DEMAND: dict[str, OnDemandReport | RankReports] = {}
+#: Attribute of a Datasette instance holding its on-demand reports by mount name (objects,
+#: which its metadata cannot hold; one process may run several instances, as tests do).
+ON_DEMAND_ATTRIBUTE = "tldb_on_demand"
 
 
 async def _on_demand_view(report: OnDemandReport | RankReports, mount: str, relative: str, send):
