@@ -292,16 +292,44 @@ def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
     help="A Datasette setting, e.g. --setting sql_time_limit_ms 20000; repeatable.",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in a browser.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With one LOG: where its database goes (default: a folder of ~/.cache/tldb/serve).",
+)
+@click.option("--plain-text", is_flag=True, help="LOG's report as with tldb report -p.")
+@click.option("--export", "export_mode", is_flag=True, help="LOG's report as with tldb report -e.")
+@click.option("--inductor-provenance", is_flag=True, help="LOG's report as with tldb report -i.")
+@click.option("--custom-header-html", default="", help="LOG's report: HTML atop index.html.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each unknown field occurrence.")
 def serve(
-    paths: tuple[Path, ...], host: str, port: int, settings: tuple, open_browser: bool
+    paths: tuple[Path, ...],
+    host: str,
+    port: int,
+    settings: tuple,
+    open_browser: bool,
+    db_path: Path | None,
+    plain_text: bool,
+    export_mode: bool,
+    inductor_provenance: bool,
+    custom_header_html: str,
+    verbose: bool,
 ) -> None:
     """Browse tldb databases and their reports in Datasette, read-only.
 
     \b
     PATH is a report folder (tldb report -o DIR: serves DIR/trace.db and
     mounts DIR at /report/), a folder of several reports (every *.db below
-    it, named after its folder: OUT/rank_0/trace.db is /rank_0), or a
-    database file. Every database is opened immutable: nothing can change it.
+    it, named after its folder: OUT/rank_0/trace.db is /rank_0), a
+    database file (its report folder mounted; without one, its report is
+    made on request as for a log), or a log: it is loaded into a database
+    (--db, or the cache folder, reused while the log is unchanged) and its
+    report is made page by page when asked for, at /report/, writing
+    nothing else; or a folder of rank logs, served likewise as
+    --all-ranks-html writes it (landing page, rank_N/).
+    Every database is opened immutable: nothing can change it.
 
     \b
     Ad-hoc SQL: open a database page (http://127.0.0.1:8001/trace) and type
@@ -312,9 +340,25 @@ def serve(
     metrics, graph_breaks and chromium_spans are listed with the tables.
     The report's index page links there when served. Ctrl-C stops.
     """
+    from tldb import db as dbmod
+    from tldb.serve_logs import load_logs
+    from tldb.serve_ranks import is_rank_folder, load_rank_folder
+
+    logs = [p for p in paths if p.is_file() and not dbmod.is_database(p)]
+    if db_path is not None and not logs:
+        raise InputError("--db goes with a LOG to load")
+    config = ReportConfig(
+        plain_text=plain_text,
+        custom_header_html=custom_header_html,
+        export_mode=export_mode,
+        inductor_provenance=inductor_provenance,
+    )
+    loaded = load_logs(logs, db_path, verbose)
+    ranks = {p: load_rank_folder(p, config, verbose) for p in paths if is_rank_folder(p)}
     from tldb.serve import parse_settings, plan_serve, run
 
-    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser)
+    plan = plan_serve(list(paths), loaded, config, ranks)
+    run(plan, host, port, parse_settings(settings), open_browser)
 
 
 from tldb.cli_extra import register as _register_extra  # noqa: E402

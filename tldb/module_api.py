@@ -294,6 +294,16 @@ class Module:
     #: call must write only its part's files (e.g. those whose number % parts == part), and
     #: only part 0 should contribute index sections and directory entries.
     shards: ClassVar[int] = 1
+    #: True when the module can make any one of its files alone, at about the cost of that
+    #: file: `tldb serve LOG` then makes each file when it is asked for, from `file_keys` and
+    #: `render_file`, instead of rendering the whole module. Such a module's `render` must
+    #: return its files lazily (a generator, or lazy contents), because the server calls it
+    #: for its index sections and directory entries without taking the files. A module whose
+    #: pages depend on one another (each metrics page lists what came before it) leaves this
+    #: False: the server renders it once, on first need, into a cache folder on disk.
+    #: `file_keys` and `render_file` get an empty manifest and compile directory: a file
+    #: made alone must not depend on the whole report.
+    on_demand: ClassVar[bool] = False
     #: Set by the registry: the folder the module was found in.
     folder: Path = Path()
 
@@ -310,6 +320,22 @@ class Module:
         Extensions come from the built-in modules and installed ones (entry points), not from
         `--module-path` folders, since `tldb load` knows no report options."""
         return None
+
+    def file_keys(self, ctx: ModuleContext) -> Iterator[tuple[str, Any]]:
+        """Every file `render` would write, as (path, key), without making any content; a
+        later pair with the same path replaces an earlier one, as a later write would. The
+        key is whatever `render_file` needs to make that one file (small: the server keeps
+        one per file). This default suits a module with a few files of lazy contents: the
+        key is the file's position in `render(ctx).files`."""
+        for position, (path, _) in enumerate(self.render(ctx).files):
+            yield path, position
+
+    def render_file(self, ctx: ModuleContext, key: Any) -> Content:
+        """The content of the file `file_keys` gave `key`: exactly what `render` writes there."""
+        for position, (_, content) in enumerate(self.render(ctx).files):
+            if position == key:
+                return content
+        raise KeyError(key)
 
 
 class PlanExtension:

@@ -138,6 +138,17 @@ def _clear_pages(rank_dir: Path) -> None:
             child.unlink()
 
 
+def shadow_strings(db: sqlite_utils.Database, log_id: int, inherited: dict[int, str]) -> None:
+    """Add the string table entries earlier ranks left behind (see tldb/multirank.py) to
+    this connection's view of `strings`; the database file is untouched."""
+    if inherited:
+        db.conn.execute("CREATE TEMP TABLE strings AS SELECT * FROM main.strings")
+        db.conn.executemany(
+            "INSERT INTO temp.strings (log_id, idx, value, line) VALUES (?, ?, ?, 0)",
+            [(log_id, idx, value) for idx, value in sorted(inherited.items())],
+        )
+
+
 def render_step(
     rank_dir: Path,
     key: dict,
@@ -159,13 +170,7 @@ def render_step(
     db = dbmod.open_readonly(rank_dir / DB_NAME)
     try:
         (log_id,) = db.conn.execute("SELECT id FROM logs ORDER BY id").fetchone()
-        if inherited:
-            # Shadows main.strings for this connection only; the database file is untouched.
-            db.conn.execute("CREATE TEMP TABLE strings AS SELECT * FROM main.strings")
-            db.conn.executemany(
-                "INSERT INTO temp.strings (log_id, idx, value, line) VALUES (?, ?, ?, 0)",
-                [(log_id, idx, value) for idx, value in sorted(inherited.items())],
-            )
+        shadow_strings(db, log_id, inherited)
         site, directory = render_report(db, log_id, rank_dir, config, registry, chosen)
     finally:
         db.conn.close()

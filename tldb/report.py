@@ -72,19 +72,27 @@ def load_with_progress(logs: list[Path], target: Path) -> None:
         build_database(logs, target, progress)
 
 
-def load_apart(logs: list[Path], target: Path) -> None:
+def load_apart(
+    logs: list[Path], target: Path, meanwhile: Callable[[], object] | None = None
+) -> None:
     """load_with_progress in a forked child, when a report is to follow in this process.
 
     The load's working memory (parser state, SQLite's page cache and index sorts) then goes
     back to the system before rendering starts, so the peak of `tldb report LOG` is the larger
-    of the two phases, not their sum. Errors come back as the same exceptions.
+    of the two phases, not their sum. Errors come back as the same exceptions. `meanwhile`
+    runs here while the child loads (e.g. imports the server needs next).
     """
     if "fork" not in multiprocessing.get_all_start_methods():
         load_with_progress(logs, target)
+        if meanwhile is not None:
+            meanwhile()
         return
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        pool.submit(load_with_progress, logs, target).result()
+        future = pool.submit(load_with_progress, logs, target)
+        if meanwhile is not None:
+            meanwhile()
+        future.result()
 
 
 def load_summary(db, log_id: int) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import html
-import mimetypes
 import re
 import signal
 import socket
@@ -26,7 +25,11 @@ from datasette import hookimpl
 from tldb import __version__
 from tldb import db as dbmod
 from tldb.errors import InputError, TldbError
+from tldb.module_api import ReportConfig
+from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
+from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
+from tldb.serve_ranks import LoadedRanks, RankReports
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
 TEMPLATE_DATABASE = "trace"
@@ -67,6 +70,12 @@ class ServePlan:
 
     databases: list[ServedDatabase] = field(default_factory=list)
     mounts: dict[str, Path] = field(default_factory=dict)  # "report" -> folder, for /report/
+    #: Reports made on request from databases (`tldb serve LOG`, `tldb serve RANKS/`).
+    on_demand: dict[str, OnDemandReport | RankReports] = field(default_factory=dict)
+
+    def _new_mount(self) -> str:
+        taken = len(self.mounts) + len(self.on_demand)
+        return "report" if not taken else f"report_{taken + 1}"
 
     def mount_for(self, folder: Path) -> str:
         """The mount name of a report folder, adding it on first use."""
@@ -74,9 +83,19 @@ class ServePlan:
         for name, root in self.mounts.items():
             if root == folder:
                 return name
-        name = "report" if not self.mounts else f"report_{len(self.mounts) + 1}"
+        name = self._new_mount()
         self.mounts[name] = folder
         return name
+
+    def mount_on_demand(self, report: OnDemandReport | RankReports) -> str:
+        name = self._new_mount()
+        self.on_demand[name] = report
+        return name
+
+    def close(self) -> None:
+        """Stop the on-demand reports' cache renders and delete their cache folders."""
+        for report in self.on_demand.values():
+            report.close()
 
 
 def _slug(text: str) -> str:
@@ -100,6 +119,14 @@ def _check(path: Path) -> None:
         dbmod.open_readonly(path).conn.close()
 
 
+def _log_count(path: Path) -> int:
+    db = dbmod.open_readonly(path)
+    try:
+        return db.conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+    finally:
+        db.conn.close()
+
+
 def _found_databases(folder: Path) -> list[Path]:
     """Every *.db below folder, shallowest first (a combined database before its ranks),
     skipping hidden files and folders (loads in progress)."""
@@ -121,26 +148,54 @@ def _report_url(plan: ServePlan, mount: str, db_folder: Path) -> str | None:
     return f"/{mount}/{parts}"
 
 
-def plan_serve(paths: list[Path]) -> ServePlan:
-    """Decide database names and mounts for the paths given on the command line."""
-    from tldb.history import is_history
-
+def plan_serve(
+    paths: list[Path],
+    loaded: dict[Path, Path] | None = None,
+    config: ReportConfig | None = None,
+    loaded_ranks: dict[Path, LoadedRanks] | None = None,
+) -> ServePlan:
+    """Decide database names and mounts for the paths given on the command line. `loaded`
+    maps the logs among them to their databases: those are served with a report made on
+    request (with `config`), mounted like a report folder; so is a database file named
+    directly that has no report folder around it and holds one log. `loaded_ranks` maps the
+    rank folders among the paths to their loaded ranks: served like an --all-ranks-html
+    report (landing page, rank_N/), made on request too."""
     plan = ServePlan()
+    loaded = loaded or {}
+    loaded_ranks = loaded_ranks or {}
     used: set[str] = set()
 
+    def unique(name: str) -> str:
+        chosen, n = name, 2
+        while chosen in used:
+            chosen, n = f"{name}_{n}", n + 1
+        used.add(chosen)
+        return chosen
+
     def add(db_path: Path, name: str, mount: str | None) -> None:
-        unique, n = name, 2
-        while unique in used:
-            unique, n = f"{name}_{n}", n + 1
-        used.add(unique)
+        name = unique(name)
         if mount is None and (db_path.parent / "index.html").is_file():
             mount = plan.mount_for(db_path.parent)
         url = _report_url(plan, mount, db_path.parent) if mount else None
         history = is_history(db_path)
-        plan.databases.append(ServedDatabase(unique, db_path.resolve(), url, history))
+        plan.databases.append(ServedDatabase(name, db_path.resolve(), url, history))
+
+    def add_on_demand(db_path: Path, name: str) -> None:
+        mount = plan.mount_on_demand(OnDemandReport(db_path, config or ReportConfig()))
+        plan.databases.append(ServedDatabase(unique(name), db_path.resolve(), f"/{mount}/"))
 
     for path in paths:
-        if path.is_dir():
+        if path in loaded:
+            add_on_demand(loaded[path], _slug(path.stem))
+        elif path in loaded_ranks:
+            ranks = loaded_ranks[path]
+            mount = plan.mount_on_demand(RankReports(ranks, config or ReportConfig()))
+            url = f"/{mount}/"
+            plan.databases.append(ServedDatabase(unique("ranks"), ranks.combined, url))
+            for rank, db_path in sorted(ranks.dbs.items()):
+                name = unique(f"rank_{rank}")
+                plan.databases.append(ServedDatabase(name, db_path, f"{url}rank_{rank}/"))
+        elif path.is_dir():
             found = _found_databases(path)
             if not found:
                 raise InputError(f"no tldb database (*.db) found under {path}")
@@ -154,7 +209,10 @@ def plan_serve(paths: list[Path]) -> ServePlan:
                 add(db_path, _database_name(db_path, path), mount)
         elif path.is_file():
             _check(path)
-            add(path, _slug(path.stem), None)
+            if (path.parent / "index.html").is_file() or _log_count(path) != 1:
+                add(path, _slug(path.stem), None)
+            else:
+                add_on_demand(path, _slug(path.stem))
         else:
             raise InputError(f"{path} is not a file or folder")
     if not plan.databases:
@@ -247,6 +305,7 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
     metadata = metadata or build_metadata(plan)
     metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
         "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
+        "on_demand": list(plan.on_demand),
         "marker": marker(plan, metadata),
     }
     ds = Datasette(
@@ -256,6 +315,7 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
         ds.remove_database("_memory")
     for served in plan.databases:
         ds.add_database(Database(ds, path=str(served.path), is_mutable=False), name=served.name)
+    setattr(ds, ON_DEMAND_ATTRIBUTE, dict(plan.on_demand))
     return ds
 
 
@@ -274,8 +334,8 @@ def register_routes(datasette):
     if not config:
         return []
     routes = [(r"^/-/tldb\.json$", _marker_view)]
-    if config["mounts"]:
-        names = "|".join(re.escape(name) for name in config["mounts"])
+    if config["mounts"] or config.get("on_demand"):
+        names = "|".join(re.escape(name) for name in [*config["mounts"], *config["on_demand"]])
         routes.append((rf"^/(?P<mount>{names})(?P<path>/.*)?$", _report_view))
     return routes
 
@@ -287,10 +347,7 @@ def _marker_view(datasette):
 
 
 def _content_type(path: Path) -> str:
-    kind = mimetypes.guess_type(path.name)[0] or "text/plain"
-    if kind.startswith("text/") or kind == "application/json":
-        kind += "; charset=utf-8"
-    return kind
+    return content_type(path.name)
 
 
 async def _report_view(datasette, request, send):
@@ -301,6 +358,9 @@ async def _report_view(datasette, request, send):
     relative = unquote(request.url_vars.get("path") or "")
     if not relative:
         return Response.redirect(f"/{mount}/")
+    on_demand = getattr(datasette, ON_DEMAND_ATTRIBUTE, {})
+    if mount in on_demand:
+        return await _on_demand_view(on_demand[mount], mount, relative, send)
     root = Path(datasette.plugin_config(PLUGIN_NAME)["mounts"][mount])
     target = (root / relative.lstrip("/")).resolve()
     if not target.is_relative_to(root):
@@ -312,6 +372,33 @@ async def _report_view(datasette, request, send):
     if not target.is_file():
         return Response.text("404: not found in the report folder", status=404)
     await asgi_send_file(send, target, content_type=_content_type(target), chunk_size=1 << 16)
+    return None
+
+
+#: Attribute of a Datasette instance holding its on-demand reports by mount name (objects,
+#: which its metadata cannot hold; one process may run several instances, as tests do).
+ON_DEMAND_ATTRIBUTE = "tldb_on_demand"
+
+
+async def _on_demand_view(report: OnDemandReport | RankReports, mount: str, relative: str, send):
+    """A file of a report made on request (see OnDemandReport.locate); folders answer as in
+    a mounted folder: a redirect to the slash, then their index.html."""
+    from datasette.utils.asgi import Response, asgi_send_file
+
+    wanted = relative.lstrip("/")
+    if wanted == "" or wanted.endswith("/"):
+        wanted += "index.html"
+    try:
+        found = await report.locate(wanted, send)
+    except TldbError as exc:
+        return Response.text(f"500: {exc}", status=500)
+    if found == SENT:
+        return None
+    if found == FOLDER:
+        return Response.redirect(f"/{mount}{quote(relative)}/")
+    if not isinstance(found, Path):
+        return Response.text("404: not found in the report", status=404)
+    await asgi_send_file(send, found, content_type=_content_type(found), chunk_size=1 << 16)
     return None
 
 
@@ -350,6 +437,9 @@ def banner(plan: ServePlan, base: str) -> str:
     lines = [f"tldb serve: Datasette {base}/ (read-only)"]
     for name in plan.mounts:
         lines.append(f"  report    {base}/{name}/")
+    for name, report in plan.on_demand.items():
+        cached = ", ".join(map(str, report.cache_dirs))
+        lines.append(f"  report    {base}/{name}/  (made on request; cached pages in {cached})")
     for served in plan.databases:
         db_url = f"{base}/{quote(served.name)}"
         lines.append(f"  database  {db_url}  ({served.path})")
@@ -373,7 +463,16 @@ def run(
     import uvicorn
 
     ds = make_datasette(plan, settings)
-    sock = sock or _bind(host, port)
+    try:
+        sock = sock or _bind(host, port)
+    except TldbError:
+        plan.close()
+        raise
+    # Cache renders start now, in the background (forked before the server makes threads):
+    # most likely ready when first asked for. Several reports share the cores.
+    jobs = max(1, cpu_count() // max(1, len(plan.on_demand)))
+    for report in plan.on_demand.values():
+        report.start(jobs)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
@@ -382,7 +481,7 @@ def run(
     if open_browser:
         import webbrowser
 
-        first = next(iter(plan.mounts), None)
+        first = next(iter([*plan.mounts, *plan.on_demand]), None)
         webbrowser.open(f"{base}/{first}/" if first else f"{base}/")
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again once its
     # own handlers are removed: both end up here as KeyboardInterrupt, a normal stop.
@@ -394,6 +493,7 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
+        plan.close()
     print("Stopped.", flush=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,18 +116,26 @@ class Site:
             if isinstance(content, str | bytes):
                 self.bytes += _write_all(fd, content)
             else:
-                pending: list[bytes] = []
-                size = 0
-                for chunk in content:
-                    data = chunk.encode() if isinstance(chunk, str) else chunk
-                    pending.append(data)
-                    size += len(data)
-                    if size >= _FLUSH_BYTES:
-                        self.bytes += _write_all(fd, b"".join(pending))
-                        pending, size = [], 0
-                self.bytes += _write_all(fd, b"".join(pending))
+                for data in gathered(content, _FLUSH_BYTES):
+                    self.bytes += _write_all(fd, data)
         finally:
             os.close(fd)
+
+
+def gathered(content: Iterable[str | bytes], size: int) -> Iterator[bytes]:
+    """A streamed content's chunks, encoded and joined into pieces of `size` bytes or more
+    (the last may be smaller): one write, or one send, per piece is worth its cost."""
+    pending: list[bytes] = []
+    total = 0
+    for chunk in content:
+        data = chunk.encode() if isinstance(chunk, str) else chunk
+        pending.append(data)
+        total += len(data)
+        if total >= size:
+            yield b"".join(pending)
+            pending, total = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 #: Chunks of a streamed file are gathered up to this size before a write.

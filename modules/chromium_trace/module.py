@@ -14,6 +14,7 @@ class ChromiumTrace(Module):
     subscriptions = ("envelopes", "payloads")
     modes = frozenset({DEFAULT_MODE})
     cost = 4
+    on_demand = True  # its files are made lazily, streamed when asked for
 
     def _events(self, ctx: ModuleContext) -> Iterator[object]:
         for row in ctx.query("events"):

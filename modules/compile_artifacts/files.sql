@@ -1,6 +1,8 @@
 -- Numbered files whose content comes straight from the payload: graphs, generic artifacts,
--- output code, dump_file sources (one row per output, in number order).
-SELECT o.number, o.kind, o.parser, o.path, o.path_plain, o.readable_path, p.text AS payload
+-- output code, dump_file sources (one row per output, in number order). Without :with_text,
+-- no payload (`tldb serve` lists the files before making any).
+SELECT o.number, o.kind, o.parser, o.path, o.path_plain, o.readable_path,
+       CASE WHEN :with_text THEN p.text END AS payload
 FROM outputs o
 JOIN envelopes e ON e.id = o.envelope_id
 LEFT JOIN payloads p ON p.id = e.payload_id

@@ -6,7 +6,7 @@ the numbered names come from the plan, never from a counter of this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import orjson
 
@@ -45,6 +45,24 @@ def readable_traces(payload: str) -> str:
     return "".join(parts)
 
 
+def row_outputs(ctx: ModuleContext, row: dict) -> list[tuple[str, Callable[[str], object]]]:
+    """The files one output row makes, in writing order: (path, payload -> content)."""
+    if row["parser"] == "inductor_output_code":
+        if ctx.config.plain_text:
+            return [(row["path_plain"], str)]
+        return [(row["path"], highlight_page)]
+    if row["parser"] == "dump_file":
+        return [
+            (row["path"], lambda payload: ctx.render("dump_file.html", lines=lines_of(payload)))
+        ]
+    if row["kind"] == "reformat":
+        made = [(row["path"], pretty_json_or_raw)]
+        if row["readable_path"]:
+            made.append((row["readable_path"], readable_traces))
+        return made
+    return [(row["path"], str)]
+
+
 class CompileArtifacts(Module):
     id = "compile_artifacts"
     name = "Compile artifacts"
@@ -52,6 +70,7 @@ class CompileArtifacts(Module):
     modes = frozenset({DEFAULT_MODE, EXPORT_MODE})
     cost = 5
     shards = 2  # thousands of independent files: split by output number
+    on_demand = True  # each file is one output row, or one saved payload
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         return ModuleOutput(files=self._files(ctx))
@@ -60,25 +79,39 @@ class CompileArtifacts(Module):
         config = ctx.config
         mode = config.mode
         part, parts = ctx.shard
-        for row in ctx.query("files", mode=mode, part=part, parts=parts):
+        for row in ctx.query("files", mode=mode, part=part, parts=parts, with_text=1):
             payload = row["payload"] or ""
-            parser = row["parser"]
-            if parser == "inductor_output_code":
-                if config.plain_text:
-                    yield row["path_plain"], payload
-                else:
-                    yield row["path"], highlight_page(payload)
-            elif parser == "dump_file":
-                yield row["path"], ctx.render("dump_file.html", lines=lines_of(payload))
-            elif row["kind"] == "reformat":
-                yield row["path"], pretty_json_or_raw(payload)
-                if row["readable_path"]:
-                    yield row["readable_path"], readable_traces(payload)
-            else:
-                yield row["path"], payload
+            for path, make in row_outputs(ctx, row):
+                yield path, make(payload)
         plain = int(config.plain_text)
-        for row in ctx.query("saved_payloads", mode=mode, plain=plain, part=part, parts=parts):
+        for row in ctx.query(
+            "saved_payloads", mode=mode, plain=plain, part=part, parts=parts, with_text=1
+        ):
             yield saved_payload_path(row["has_payload"]), row["payload"]
+
+    def file_keys(self, ctx: ModuleContext) -> Iterator[tuple[str, object]]:
+        """Output rows as ("output", number, position), saved payloads as ("payload", id);
+        dump_file pages and saved payloads come in the order `render` writes them, so the
+        last of several files at one path wins, as it does on disk."""
+        config = ctx.config
+        for row in ctx.query("files", mode=config.mode, part=0, parts=1, with_text=0):
+            for position, (path, _) in enumerate(row_outputs(ctx, row)):
+                yield path, ("output", row["number"], position)
+        plain = int(config.plain_text)
+        rows = ctx.query(
+            "saved_payloads", mode=config.mode, plain=plain, part=0, parts=1, with_text=0
+        )
+        for row in rows:
+            yield saved_payload_path(row["has_payload"]), ("payload", row["envelope_id"])
+
+    def render_file(self, ctx: ModuleContext, key: object) -> object:
+        kind, *where = key  # type: ignore[misc]
+        if kind == "payload":
+            return next(ctx.query("saved_payload", envelope_id=where[0]))["payload"]
+        number, position = where
+        row = next(ctx.query("file", mode=ctx.config.mode, number=number))
+        _, make = row_outputs(ctx, row)[position]
+        return make(row["payload"] or "")
 
 
 MODULE = CompileArtifacts()

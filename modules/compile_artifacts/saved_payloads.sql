@@ -1,5 +1,6 @@
 -- Payloads no parser saved as a file: tlparse writes them to payloads/{has_payload}.txt.
-SELECT e.has_payload, p.text AS payload
+-- Without :with_text only their names (`tldb serve` lists them before making any).
+SELECT e.id AS envelope_id, e.has_payload, CASE WHEN :with_text THEN p.text END AS payload
 FROM envelopes e
 JOIN payloads p ON p.id = e.payload_id
 WHERE e.log_id = :log_id AND e.status = 'ok' AND e.kind IS NOT 'chromium_event' AND p.size > 0

@@ -23,6 +23,7 @@ class RawLog(Module):
     subscriptions = ("envelopes", "payloads", "outputs", "strings", "logs")
     modes = frozenset({DEFAULT_MODE})
     cost = 3
+    on_demand = True  # its files are made lazily, streamed when asked for
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         plain = int(ctx.config.plain_text)

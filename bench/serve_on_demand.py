@@ -1,0 +1,189 @@
+"""`tldb serve BIG.log`: load time, time to the first pages, latency of every page, memory.
+
+    python bench/serve_on_demand.py [--log /work/bench-data/big.log]
+        [--static /work/bench-data/big_report] [--work DIR]
+
+1. `tldb load LOG --db W/load.db`, timed (the reference load).
+2. `tldb serve LOG --db W/serve.db --port 0`, timed from start: the load's end (its statistics
+   line on stderr), the server's banner, the first answer of an on-demand page (polled from
+   the banner on) and of index.html (which waits for the cached render).
+3. Every file of the static report (--static, read only; without it, files are listed from a
+   `tldb report` of the log into W/static) is fetched once, in random order (seed 17), one at a
+   time; the latency of each is the time to its last byte; sizes are checked against the
+   static files.
+   Files over 1 s also show their time to the first byte (streamed files).
+4. Memory: the server process's RSS (VmRSS, sampled every 20 ms) and, apart, the peak RSS of
+   its children (the cached render and its workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            for child in map(int, text):
+                found += [child, *children(child)]
+    except OSError:
+        pass
+    return found
+
+
+class Sampler(threading.Thread):
+    """Peak RSS of the server, and of its children summed, every 20 ms."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.server = 0.0
+        self.kids = 0.0
+        self.stop = False
+
+    def run(self) -> None:
+        while not self.stop:
+            self.server = max(self.server, rss_mb(self.pid))
+            self.kids = max(self.kids, sum(rss_mb(c) for c in children(self.pid)))
+            time.sleep(0.02)
+
+
+def fetch(url: str) -> tuple[float, int, float]:
+    """Seconds to the last byte, size, seconds to the first byte."""
+    start = time.perf_counter()
+    first = None
+    with urllib.request.urlopen(url, timeout=600) as response:
+        size = 0
+        while chunk := response.read(1 << 16):
+            first = first or time.perf_counter() - start
+            size += len(chunk)
+    return time.perf_counter() - start, size, first or time.perf_counter() - start
+
+
+def poll(url: str, limit: float = 600) -> float:
+    """Time when url first answers 200 (polling every 10 ms)."""
+    end = time.perf_counter() + limit
+    while time.perf_counter() < end:
+        try:
+            fetch(url)
+            return time.perf_counter()
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"{url} never answered")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--log", type=Path, default=Path("/work/bench-data/big.log"))
+    parser.add_argument("--static", type=Path, default=Path("/work/bench-data/big_report"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/tldb-bench-serve"))
+    args = parser.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    tldb = [sys.executable, "-m", "tldb"]
+    static = args.static
+    if not (static / "index.html").is_file():
+        static = work / "static"
+        subprocess.run(
+            [*tldb, "report", str(args.log), "-o", str(static), "--overwrite"], check=True
+        )
+
+    start = time.perf_counter()
+    subprocess.run([*tldb, "load", str(args.log), "--db", str(work / "load.db")], check=True)
+    load_alone = time.perf_counter() - start
+
+    (work / "serve.db").unlink(missing_ok=True)
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [*tldb, "serve", str(args.log), "--db", str(work / "serve.db"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sampler = Sampler(server.pid)
+    sampler.start()
+    load_end: list[float] = []
+
+    def watch_stderr() -> None:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if line.startswith("Stats {") and not load_end:
+                load_end.append(time.perf_counter())
+
+    threading.Thread(target=watch_stderr, daemon=True).start()
+    assert server.stdout is not None
+    banner = server.stdout.readline()
+    banner_at = time.perf_counter()
+    base = banner.split()[3].rstrip("/")
+    while not server.stdout.readline().startswith("Press Ctrl-C"):
+        pass
+    files = sorted(
+        p.relative_to(static).as_posix()
+        for p in static.rglob("*")
+        if p.is_file() and p.name != "trace.db"
+    )
+    demand = next(f for f in files if f.endswith(".txt") and "/" in f)
+    first_answer = poll(f"{base}/-/tldb.json")
+    first_demand = poll(f"{base}/report/{urllib.request.quote(demand)}")
+    first_index = poll(f"{base}/report/")
+    loaded = load_end[0]
+    random.Random(17).shuffle(files)
+    latencies = []
+    first_bytes: dict[str, float] = {}
+    wrong = []
+    for relative in files:
+        seconds, size, first_byte = fetch(f"{base}/report/{urllib.request.quote(relative)}")
+        latencies.append((seconds, relative))
+        if seconds > 1.0:
+            first_bytes[relative] = first_byte
+        if size != (static / relative).stat().st_size:
+            wrong.append(relative)
+    server.send_signal(2)
+    server.wait(timeout=120)
+    sampler.stop = True
+    latencies.sort()
+    n = len(latencies)
+    print(f"log: {args.log} ({args.log.stat().st_size / 1e6:.0f} MB), {n} files")
+    print(f"tldb load alone:                 {load_alone:.1f} s")
+    print(f"tldb serve: load ends after      {loaded - start:.1f} s")
+    print(f"  banner (serving)               {banner_at - loaded:+.2f} s after the load")
+    print(f"  first answer (/-/tldb.json)    {first_answer - loaded:+.2f} s after the load")
+    print(f"  first on-demand page answered  {first_demand - loaded:+.2f} s after the load")
+    print(f"  index.html answered            {first_index - loaded:+.2f} s after the load")
+    print(
+        f"latency over {n} files: p50 {latencies[n // 2][0] * 1e3:.1f} ms, "
+        f"p95 {latencies[int(n * 0.95)][0] * 1e3:.1f} ms, max {latencies[-1][0] * 1e3:.0f} ms"
+    )
+    over = [(s, r) for s, r in latencies if s > 1.0]
+    print(
+        f"files over 1 s: {len(over)}: "
+        + ", ".join(f"{r} {s:.2f} s (first byte {first_bytes[r]:.2f} s)" for s, r in over[-8:])
+    )
+    print("slowest: " + ", ".join(f"{r} {s * 1e3:.0f} ms" for s, r in latencies[-12:]))
+    print(f"server RSS peak {sampler.server:.0f} MB; its children's peak {sampler.kids:.0f} MB")
+    print(f"size mismatches: {len(wrong)} {wrong[:5]}")
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()
