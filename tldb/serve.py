@@ -250,6 +250,14 @@ def _register_plugin() -> None:
 
 
 @hookimpl
+def prepare_connection(conn):
+    """Every connection Datasette opens gets tldb's per-query limits (serve_guard)."""
+    from tldb.serve_guard import guard_connection
+
+    guard_connection(conn)
+
+
+@hookimpl
 def register_routes(datasette):
     """/-/tldb.json, and each report folder at /report/ with index.html for folders."""
     config = datasette.plugin_config(PLUGIN_NAME)
