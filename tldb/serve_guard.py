@@ -53,7 +53,7 @@ def _authorize(action: int, arg1, arg2, database, trigger) -> int:
 def _check_widths(fmt: str, args: tuple) -> None:
     """Refuse a width or precision above MAX_PRINTF_WIDTH, given literally or as a `*` argument."""
     position = 0
-    for flags, width, precision, conversion in _SPEC.findall(fmt):
+    for _flags, width, precision, conversion in _SPEC.findall(fmt):
         for part in (width, precision):
             if part == "*":
                 value = args[position] if position < len(args) else 0
