@@ -292,8 +292,18 @@ def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
     help="A Datasette setting, e.g. --setting sql_time_limit_ms 20000; repeatable.",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in a browser.")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Off loopback, serve without the access token tldb otherwise generates and prints.",
+)
 def serve(
-    paths: tuple[Path, ...], host: str, port: int, settings: tuple, open_browser: bool
+    paths: tuple[Path, ...],
+    host: str,
+    port: int,
+    settings: tuple,
+    open_browser: bool,
+    public: bool,
 ) -> None:
     """Browse tldb databases and their reports in Datasette, read-only.
 
@@ -311,10 +321,16 @@ def serve(
     rate...) are listed on the database page; views such as compiles,
     metrics, graph_breaks and chromium_spans are listed with the tables.
     The report's index page links there when served. Ctrl-C stops.
+
+    \b
+    On an address other than loopback (--host 0.0.0.0), tldb warns that
+    the data holds model code and prints a secret token that every
+    request needs (a browser logs in once at the printed URL), unless
+    --public.
     """
     from tldb.serve import parse_settings, plan_serve, run
 
-    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser)
+    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser, public)
 
 
 from tldb.cli_extra import register as _register_extra  # noqa: E402

@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus, unquote
 import yaml
 from datasette import hookimpl
 
-from tldb import __version__
+from tldb import __version__, serve_access
 from tldb import db as dbmod
 from tldb.errors import InputError, TldbError
 from tldb.resources import metadata_file
@@ -36,6 +36,8 @@ DEFAULT_SETTINGS = {"sql_time_limit_ms": 5000, "suggest_facets": False}
 EXAMPLE_SQL = "select compile_id, status, cache_status, duration_s from compiles"
 #: Name of the Datasette plugin made of this module's hooks, and of its metadata config.
 PLUGIN_NAME = "tldb_serve"
+#: Name of the plugin made of serve_access's hooks (token login off loopback).
+ACCESS_PLUGIN = "tldb_serve_access"
 
 
 def sql_url(database_url: str, sql: str = EXAMPLE_SQL) -> str:
@@ -220,13 +222,21 @@ def parse_settings(pairs) -> dict:
     return settings
 
 
-def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict | None = None):
-    """A Datasette instance over the plan: immutable databases, report mounts, the marker."""
+def make_datasette(
+    plan: ServePlan,
+    settings: dict | None = None,
+    metadata: dict | None = None,
+    token: str | None = None,
+):
+    """A Datasette instance over the plan: immutable databases, report mounts, the marker;
+    with a token, readable only by its holder (serve_access)."""
     from datasette.app import Datasette
     from datasette.database import Database
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
+    if token:
+        serve_access.protect(metadata)
     metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
         "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
         "marker": marker(plan, metadata),
@@ -234,6 +244,7 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
     ds = Datasette(
         [], metadata=metadata, settings={**DEFAULT_SETTINGS, **(settings or {})}, cors=False
     )
+    setattr(ds, serve_access.TOKEN_ATTRIBUTE, token)
     if "_memory" in ds.databases:  # added by Datasette when created without files
         ds.remove_database("_memory")
     for served in plan.databases:
@@ -247,6 +258,8 @@ def _register_plugin() -> None:
 
     if pm.get_plugin(PLUGIN_NAME) is None:
         pm.register(sys.modules[__name__], name=PLUGIN_NAME)
+    if pm.get_plugin(ACCESS_PLUGIN) is None:
+        pm.register(serve_access, name=ACCESS_PLUGIN)
 
 
 @hookimpl
@@ -270,9 +283,11 @@ def register_routes(datasette):
     return routes
 
 
-def _marker_view(datasette):
+async def _marker_view(datasette, request):
     from datasette.utils.asgi import Response
 
+    if not await serve_access.allowed(datasette, request):
+        return Response.text("403: forbidden", status=403)
     return Response.json(datasette.plugin_config(PLUGIN_NAME)["marker"])
 
 
@@ -287,6 +302,8 @@ async def _report_view(datasette, request, send):
     """A file of a mounted report; a folder answers with its index.html, never a listing."""
     from datasette.utils.asgi import Response, asgi_send_file
 
+    if not await serve_access.allowed(datasette, request):
+        return Response.text("403: forbidden", status=403)
     mount = request.url_vars["mount"]
     relative = unquote(request.url_vars.get("path") or "")
     if not relative:
@@ -335,16 +352,38 @@ def banner(plan: ServePlan, base: str) -> str:
     return "\n".join(lines)
 
 
-def run(plan: ServePlan, host: str, port: int, settings: dict, open_browser: bool) -> None:
-    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally."""
+def run(
+    plan: ServePlan,
+    host: str,
+    port: int,
+    settings: dict,
+    open_browser: bool,
+    public: bool = False,
+) -> None:
+    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. Off loopback, warn,
+    and require a generated token unless `public`."""
     import uvicorn
 
-    ds = make_datasette(plan, settings)
+    exposed = not serve_access.is_loopback(host)
+    token = serve_access.new_token() if exposed and not public else None
+    ds = make_datasette(plan, settings, token=token)
     sock = _bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
+    if exposed:
+        print(serve_access.exposure_warning(host), file=sys.stderr, flush=True)
+    if token:
+        print(f"Access token: {token}", flush=True)
+        print(f"  browser: {base}{serve_access.LOGIN_PATH}?token={token}", flush=True)
+        print(f"  scripts: Authorization: Bearer {token}", flush=True)
+    elif exposed:
+        print(
+            "Warning: --public: no token; anyone who reaches the port reads everything.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(banner(plan, base), flush=True)
     if open_browser:
         import webbrowser
