@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from tldb import __version__
+from tldb.diskfull import full_disk_message
 from tldb.errors import InputError, TldbError
 from tldb.module_api import ReportConfig
 from tldb.rankfiles import parse_rank_list
@@ -30,6 +32,12 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted", err=True)
             sys.exit(130)
+        except (OSError, sqlite3.Error) as exc:
+            message = full_disk_message(exc)
+            if message is None:
+                raise
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -12,10 +13,12 @@ from pathlib import Path
 import orjson
 
 from tldb import db as dbmod
+from tldb import staging
 from tldb.directory import build_manifest, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.loader import build_database
 from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
+from tldb.outlock import lock_folder, unlock
 from tldb.parallel import cpu_count
 from tldb.progress import byte_progress, count_progress
 from tldb.registry import ModuleRegistry
@@ -192,17 +195,65 @@ def run_report(request: ReportRequest) -> ReportResult:
     modules = registry.for_mode(request.config.mode, request.modules)
     from_database = dbmod.is_database(source)
     db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
+    if request.overwrite and out_dir.is_dir() and not out_dir.is_symlink():
+        return _staged_report(request, registry, modules, db_path, from_database)
     old_content_gone = prepare_output(
         out_dir, request.overwrite, keep=db_path if from_database else None
     )
     try:
-        return _report(request, registry, modules, db_path, from_database)
+        return _report(request, registry, modules, db_path, from_database, out_dir)
     finally:
         old_content_gone()
 
 
-def _report(request: ReportRequest, registry, modules, db_path: Path, from_database: bool):
-    source, out_dir = request.source, request.out_dir
+def _staged_report(request: ReportRequest, registry, modules, db_path: Path, from_database: bool):
+    """--overwrite over an existing folder: the report is written beside it and swapped in
+    complete (staging.py), so a failure (a full disk) or a kill leaves the old report whole.
+    A database inside the folder moves with it (the one re-rendered, or OUT/trace.db)."""
+    out_dir = request.out_dir
+    lock = lock_folder(out_dir)
+    try:
+        stage = staging.stage_for(out_dir)
+        inside = _inside(db_path, out_dir)
+        work_db = stage / inside if inside and not from_database else db_path
+        try:
+            try:
+                result = _report(request, registry, modules, work_db, from_database, stage)
+                strict = None
+            except StrictError as exc:  # the report is complete all the same
+                result, strict = None, exc
+            if inside and from_database:
+                (stage / inside).parent.mkdir(parents=True, exist_ok=True)
+                os.rename(db_path, stage / inside)
+            staging.exchange(stage, out_dir)
+        except BaseException:
+            staging.discard(stage)
+            raise
+        staging.discard(stage)  # now the old report
+    finally:
+        unlock(lock)
+    if strict is not None:
+        raise StrictError(str(strict).replace(str(stage), str(out_dir)))
+    return replace(result, db_path=out_dir / inside if inside else db_path)
+
+
+def _inside(path: Path, folder: Path) -> Path | None:
+    """path relative to folder when it lies inside it, else None."""
+    try:
+        return path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+
+
+def _report(
+    request: ReportRequest,
+    registry,
+    modules,
+    db_path: Path,
+    from_database: bool,
+    out_dir: Path,
+):
+    source = request.source
     if not from_database:
         load_apart([source], db_path)
     db = dbmod.open_readonly(db_path)
