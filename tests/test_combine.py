@@ -59,7 +59,8 @@ def combined(rank_dbs, tmp_path_factory) -> Path:
 
 
 def test_every_table_has_a_rank_column_and_the_rank_dbs_rows(rank_dbs, combined):
-    tables = _tables(rank_dbs[0])
+    # A single-log load holds MATERIALIZED_VIEWS as tables too; combine recomputes them.
+    tables = [t for t in _tables(rank_dbs[0]) if t not in MATERIALIZED_VIEWS]
     # Plus the views canned queries need fast, held as tables (MATERIALIZED_VIEWS).
     assert set(_tables(combined)) == set(tables) | set(MATERIALIZED_VIEWS)
     for table in tables:

@@ -233,11 +233,16 @@ def build_database(
     progress: Callable[[int], None] | None = None,
     pipelined: bool = True,
     after: Callable[[sqlite_utils.Database], None] | None = None,
+    serving_tables: bool = True,
 ) -> list[LoadResult]:
     """Load logs into a new database at target, atomically (all or nothing). Callers that
     already keep every core busy (several loads at once) pass pipelined=False. `after(db)`
     reads the finished content on the load's own connection (opening the database again
-    costs a schema parse, a few ms that a thousand-rank report pays per rank)."""
+    costs a schema parse, a few ms that a thousand-rank report pays per rank).
+
+    With serving_tables, the slow views Datasette pages and canned queries read are held as
+    tables (combine.materialize_views). A many-rank report's rank databases skip it: their
+    combined database does it once over all ranks, and combine copies tables, not views."""
     for path in paths:
         if not path.is_file():
             raise InputError(f"{path} is not a file")
@@ -248,6 +253,10 @@ def build_database(
             results.append(load_log(db, path, progress, pipelined))
         db.conn.execute("COMMIT")
         _index(db)
+        if serving_tables:
+            from tldb.combine import materialize_views
+
+            materialize_views(db.conn)
         if after is not None:
             after(db)
     return results

@@ -115,7 +115,9 @@ def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
             "SELECT idx, value FROM strings WHERE log_id = ? ORDER BY idx", [log_id]
         ).fetchall()
 
-    build_database([log], rank_dir / DB_NAME, pipelined=pipelined, after=summarize)
+    build_database(
+        [log], rank_dir / DB_NAME, pipelined=pipelined, after=summarize, serving_tables=False
+    )
     record = {"key": key, "summary": summary, "render": None}
     _write_record(rank_dir, record)
     return record
