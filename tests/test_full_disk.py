@@ -106,3 +106,17 @@ def test_overwrite_keeps_the_previous_report_until_the_new_one_is_complete(small
     assert again.returncode == 0, again.stderr
     assert _tree_hash(replaced) == _tree_hash(roomy)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_overwrite_from_the_folders_own_database(tmp_path):
+    """Re-rendering OUT/trace.db into OUT with --overwrite: the database moves into the new
+    report (the same file), and the report equals the one made from the log."""
+    out = tmp_path / "out"
+    assert run_tldb("report", str(data_path(LOG)), "-o", str(out), "--no-browser").returncode == 0
+    before = _tree_hash(out)
+    inode = (out / "trace.db").stat().st_ino
+    again = run_tldb("report", str(out / "trace.db"), "-o", str(out), "--no-browser", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert _tree_hash(out) == before
+    assert (out / "trace.db").stat().st_ino == inode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

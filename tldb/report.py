@@ -195,7 +195,12 @@ def run_report(request: ReportRequest) -> ReportResult:
     modules = registry.for_mode(request.config.mode, request.modules)
     from_database = dbmod.is_database(source)
     db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
-    if request.overwrite and out_dir.is_dir() and not out_dir.is_symlink():
+    if (
+        request.overwrite
+        and out_dir.is_dir()
+        and not out_dir.is_symlink()
+        and staging.can_stage(out_dir)
+    ):
         return _staged_report(request, registry, modules, db_path, from_database)
     old_content_gone = prepare_output(
         out_dir, request.overwrite, keep=db_path if from_database else None

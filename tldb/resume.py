@@ -2,8 +2,9 @@
 
 `tldb report DIR -o OUT --all-ranks-html` writes OUT/.tldb-unfinished (the run's rank keys,
 rankstep.step_key) right after it takes the folder, and removes it once the landing page is
-written. A run killed at any moment leaves either that marker, or a folder holding only
-tldb's own hidden leftovers (a `.tldb-replaced-*` folder being deleted): running the same
+written. A run killed at any moment leaves either that marker, or a folder holding nothing
+but tldb's own hidden leftovers (a `.tldb-replaced-*` folder being deleted), or an empty
+folder (killed between creating and marking it; tlparse would refuse it): running the same
 command again then takes the folder over without --overwrite, reusing the ranks whose step
 records match and redoing the rest. A different command (another log folder, other options)
 does not match, and needs --overwrite as any existing folder does.

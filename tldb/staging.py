@@ -19,6 +19,12 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
+def can_stage(out_dir: Path) -> bool:
+    """Whether a sibling can be made and swapped with out_dir: not a mount point (a rename
+    cannot move it) and its parent writable. Elsewhere the old in-place replacement is used."""
+    return not os.path.ismount(out_dir) and os.access(out_dir.resolve().parent, os.W_OK)
+
+
 def stage_for(out_dir: Path) -> Path:
     """A fresh, empty staging folder beside out_dir; stale ones of dead runs are removed."""
     for stale in out_dir.parent.glob(f".{out_dir.name}.tldb-new-*"):
