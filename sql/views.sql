@@ -14,11 +14,15 @@ SELECT e.id, e.log_id, e.line, e.kind, e.compile_id, e.compile_dir, e.rank,
 FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id
 WHERE e.status = 'ok';
 
--- Files and links of the default report, with the envelope kind that made them.
+-- Files and links of the default report, with the envelope kind that made them and the
+-- regional-Inductor subgraph (subgraph_name) it was logged in.
 CREATE VIEW artifacts AS
 SELECT o.log_id, o.number, o.compile_id, o.parser, o.kind, o.path, o.name, o.url, o.suffix,
        e.line, e.kind AS envelope_kind, e.id AS envelope_id,
-       CASE WHEN o.parser = 'artifact' THEN e.metadata ->> '$.artifact.name' END AS artifact_name
+       CASE WHEN o.parser = 'artifact' THEN e.metadata ->> '$.artifact.name' END AS artifact_name,
+       CASE WHEN e.status = 'bad_json' THEN NULL  -- not JSON: never parsed (CASE is lazy)
+            WHEN json_type(e.metadata, '$.subgraph_name') = 'text'
+            THEN e.metadata ->> '$.subgraph_name' END AS subgraph_name
 FROM outputs o JOIN envelopes e ON e.id = o.envelope_id
 WHERE o.mode = 'default';
 

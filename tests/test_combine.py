@@ -82,17 +82,17 @@ def test_every_table_has_a_rank_column_and_the_rank_dbs_rows(rank_dbs, combined)
     }
 
 
-#: Payloads whose text the combined database keeps: those cross-rank questions read (output
-#: code, collective schedules, runtime estimates and tensor metadata, execution orders, chromium
-#: events for compile phases per rank, guards per compile).
+#: Payloads whose text the combined database keeps: those cross-rank questions read from the
+#: combined tables (output code, collective schedules, runtime estimates and tensor metadata,
+#: execution orders, graph break and recompile reasons). Chromium events and guards are read
+#: in the rank databases (their views are computed there, rank by rank).
 CROSS_RANK = (
     "inductor_output_code",
     "inductor_collective_schedule",
     "inductor_runtime_and_tensor_meta",
     "graph_execution",
-    "chromium_event",
-    "dynamo_cpp_guards_str",
-    "dynamo_guards",
+    "dynamo_graph_break_reason",
+    "recompile_reasons",
 )
 
 
@@ -167,6 +167,87 @@ def test_ids_are_remapped_consistently(combined):
             "SELECT count(*) FROM (SELECT md5 FROM payloads GROUP BY md5 HAVING count(*) > 1)"
         ).fetchone()[0]
         assert dupes > 0
+
+
+#: The views cross-rank canned queries read on the combined database.
+CROSS_RANK_VIEWS = (*MATERIALIZED_VIEWS, "graph_breaks", "failures")
+#: Columns holding ids, which the combined database shifts (compared by what they point at).
+ID_COLUMNS = {"envelope_id": "envelopes", "log_id": "logs"}
+
+
+def _view_rows(conn: sqlite3.Connection, view: str, where: str = "", args: tuple = ()) -> list:
+    """The view's rows as sorted tuples, each id column replaced by the line (envelopes) or
+    path (logs) of the row it points to, so two databases with other ids compare equal, and
+    without the rank (selected by `where` on the combined side)."""
+    columns = [r[1] for r in conn.execute(f"PRAGMA table_info({view})")]
+    picked = []
+    for column in columns:
+        if column == "rank":
+            continue  # the combined database's own rank (the rank database may have none)
+        if column == "envelope_id":
+            picked.append("(SELECT line FROM envelopes WHERE id = v.envelope_id)")
+        elif column == "log_id":
+            picked.append("(SELECT path FROM logs WHERE id = v.log_id)")
+        else:
+            picked.append(f'v."{column}"')
+    sql = f"SELECT {', '.join(picked)} FROM {view} v {where}"
+    return sorted(conn.execute(sql, args).fetchall(), key=repr)
+
+
+#: Single-rank fixtures combined as ranks 0-2: together they have graph breaks, recompiles,
+#: a failure, cache hits and misses, guards and chromium spans (the rank fixtures have no
+#: graph break or recompile).
+MIXED = ("torch213/dynamo.log", "torch213/cache_1.log", "torch213/cache_2.log")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> tuple[dict[int, Path], Path]:
+    base = tmp_path_factory.mktemp("mixed")
+    dbs = {}
+    for rank, name in enumerate(MIXED):
+        (base / f"rank_{rank}").mkdir()
+        dbs[rank] = base / f"rank_{rank}" / "trace.db"
+        build_database([data_path(name)], dbs[rank])
+    target = base / "ranks.db"
+    result = run_tldb("combine", *map(str, dbs.values()), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    return dbs, target
+
+
+@pytest.mark.parametrize("which", ["ranks4", "mixed"])
+def test_cross_rank_views_hold_each_ranks_own_rows(which, request):
+    """Every view a cross-rank question reads gives, for each rank, exactly the rows that view
+    gives in the rank's own database: nothing lost to the texts the combined database leaves
+    out (graph break reasons, recompile reasons, cache keys once came out NULL), ids shifted
+    onto the right rows."""
+    if which == "ranks4":
+        rank_dbs, combined = (
+            request.getfixturevalue("rank_dbs"),
+            request.getfixturevalue("combined"),
+        )
+    else:
+        rank_dbs, combined = request.getfixturevalue("mixed")
+    with sqlite3.connect(combined) as conn:
+        for rank, path in rank_dbs.items():
+            with sqlite3.connect(path) as own:
+                for view in CROSS_RANK_VIEWS:
+                    expected = _view_rows(own, view)
+                    got = _view_rows(conn, view, "WHERE v.rank = ?", (rank,))
+                    assert got == expected, (rank, view)
+        assert _count(combined, "chromium_spans") > 0 and _count(combined, "guards") > 0
+        if which == "mixed":
+            for view, column in (
+                ("graph_breaks", "reason"),
+                ("recompiles", "reason"),
+                ("cache_events", "key"),
+                ("failures", "reason"),
+            ):
+                assert _count(combined, view, f"WHERE {column} IS NOT NULL") > 0, view
+        # The raw chromium events stay in the rank databases only (no silently empty view).
+        assert not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'chromium_events'"
+        ).fetchall()
+        assert _count(rank_dbs[0], "chromium_events") > 0
 
 
 def test_views_work_on_the_combined_database(combined):

@@ -222,8 +222,10 @@ def test_unreachable_scheduler_is_a_one_line_error(reference, tmp_path):
 
 
 def test_combined_database_is_not_a_second_copy(reference, tmp_path):
-    """ranks.db keeps the payload texts cross-rank questions read (chromium events among them)
-    and drops the others (graphs, cache entries), which stay in the rank databases."""
+    """ranks.db keeps the payload texts cross-rank questions read (output code among them)
+    and drops the others (graphs, cache entries, chromium events: their spans are computed in
+    the rank databases), which stay in the rank databases; the all-rank chromium trace is
+    still every rank's events."""
     logs, _ = reference
     out = tmp_path / "out"
     report(logs, out)
@@ -234,7 +236,10 @@ def test_combined_database_is_not_a_second_copy(reference, tmp_path):
             "ON p.rank = e.rank AND p.id = e.payload_id GROUP BY e.kind"
         )
     )
-    assert texts["chromium_event"] > 0 and texts["dynamo_output_graph"] == 0
+    assert texts["inductor_output_code"] > 0
+    assert texts["dynamo_output_graph"] == 0 and texts["chromium_event"] == 0
+    spans = combined.execute("SELECT count(*) FROM chromium_spans").fetchone()[0]
+    assert spans > 0
     rank_db = sqlite3.connect(out / "rank_0" / "trace.db")
     graphs = rank_db.execute(
         "SELECT count(p.text) FROM envelopes e JOIN payloads p ON p.id = e.payload_id "

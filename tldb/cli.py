@@ -338,9 +338,14 @@ def serve(
     """
     from tldb.serve import parse_settings, plan_serve, run
 
-    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser, public)
+    run(plan_serve(list(paths)), host, port, parse_settings(settings), open_browser, public=public)
 
 
 from tldb.cli_extra import register as _register_extra  # noqa: E402
 
 _register_extra(cli)
+from tldb.cli_run import register as _register_run  # noqa: E402
+from tldb.cli_runs import register as _register_runs  # noqa: E402
+
+_register_runs(cli)
+_register_run(cli)

@@ -17,29 +17,67 @@ def _is_database(path: str) -> bool:
 
 
 @click.command("diff")
-@click.argument("first", metavar="DB|DB_A")
-@click.argument("second", metavar="ID_A|DB_B")
-@click.argument("third", metavar="ID_B|ID")
+@click.argument("args", nargs=-1, required=True, metavar="A B | DB ID_A ID_B | DB_A DB_B ID [ID_B]")
 @click.option(
     "--html", "html_path", type=click.Path(path_type=Path), help="Also write an HTML page."
+)
+@click.option("--json", "as_json", is_flag=True, help="Two runs: print the diff as JSON.")
+@click.option(
+    "--min-seconds",
+    type=float,
+    default=None,
+    help="Two runs: smallest compile time change reported, in seconds. [default: 0.5]",
+)
+@click.option(
+    "--min-ratio",
+    type=float,
+    default=None,
+    help="Two runs: smallest compile time change reported, relative. [default: 0.1]",
 )
 @click.option("--log-a", type=int, default=None, help="Log id in the (first) database, if several.")
 @click.option("--log-b", type=int, default=None, help="Log id in the second database, if several.")
 @click.option("-U", "--context", default=3, show_default=True, help="Lines of context.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when something differs (like diff).")
-def diff(first, second, third, html_path, log_a, log_b, context, exit_code) -> None:
-    """Show what changed between two compiles: guards, graphs, output code, metrics.
+def diff(
+    args, html_path, as_json, min_seconds, min_ratio, log_a, log_b, context, exit_code
+) -> None:
+    """Show what changed between two runs, or between two compiles.
 
     \b
+    tldb diff A B               two whole runs (each a log, a database or a
+                                report folder; two multi-rank folders: per
+                                rank, plus the ranks that changed)
     tldb diff DB ID_A ID_B      two compile ids of one database (0/0 0/1, or [0/0] [0/1])
     tldb diff DB_A DB_B ID      one compile id in two databases (two runs, two ranks)
+    tldb diff DB_A DB_B ID_A ID_B   a compile of one database with one of another
 
-    Graphs are Dynamo's output graph, AOTAutograd's graphs and Inductor's post-grad graph;
-    metrics are the fields of compilation_metrics, long ones (configs) shown by digest.
+    The form is chosen by the number of arguments. Two runs: compiles are matched by frame
+    (code object name, file, first line) and order within the frame; shown are compiles
+    added/removed, graph breaks, recompiles, failures, guards, inputs that became dynamic or
+    static, cache outcomes and hit rates, compile time per phase (changes under --min-seconds
+    or --min-ratio are noise), and which graphs and output code changed (with the per-compile
+    command, or pages linked from --html). Two compiles: guards, graphs (Dynamo's output
+    graph, AOTAutograd's graphs, Inductor's post-grad graph), output code and the fields of
+    compilation_metrics, as unified diffs.
     """
+    if len(args) == 2:
+        from tldb.cli_runs import diff_two_runs
+
+        differs = diff_two_runs([Path(a) for a in args], html_path, as_json, min_seconds, min_ratio)
+        if exit_code and differs:
+            sys.exit(1)
+        return
+    if as_json or min_seconds is not None or min_ratio is not None:
+        raise click.UsageError("--json, --min-seconds and --min-ratio go with two runs (A B)")
+    if len(args) not in (3, 4):
+        raise click.UsageError(f"tldb diff takes 2, 3 or 4 arguments, not {len(args)}")
     from tldb.diff import Side, compare, normalize_compile_id, pick_log, render_html, render_text
 
-    if _is_database(second):
+    first, second, third = args[:3]
+    if len(args) == 4:
+        paths = (Path(first), Path(second))
+        ids = (normalize_compile_id(third), normalize_compile_id(args[3]))
+    elif _is_database(second):
         paths = (Path(first), Path(second))
         ids = (normalize_compile_id(third), normalize_compile_id(third))
     else:

@@ -86,7 +86,8 @@ def rank_of(path: Path) -> int:
 
 def _tables(conn: sqlite3.Connection, schema: str) -> list[_Table]:
     """The tables of a rank database to copy: not the views a load held as tables
-    (materialize_views), which are derived rows, recomputed over all ranks instead."""
+    (materialize_views): derived rows, read rank by rank (_materialize_rank) or computed
+    again over all ranks (materialize_views)."""
     names = [
         r[0]
         for r in conn.execute(
@@ -231,6 +232,7 @@ def _copy_rank(
                 f"INSERT INTO main.{_quote(table.name)} ({', '.join(targets)}) "
                 f"SELECT {', '.join(values)} FROM r.{_quote(table.name)}"
             )
+        _materialize_rank(conn, rank, offsets)
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:
@@ -251,13 +253,64 @@ MATERIALIZED_VIEWS = (
     "collectives",
     "chromium_spans",
 )
+#: Views of the rank databases left out of the combined one: they read payload texts it does
+#: not keep (sql/combined_payloads.sql), so they would be silently empty there.
+RANK_ONLY_VIEWS = ("chromium_events",)
+#: Those of MATERIALIZED_VIEWS computed rank by rank in the rank databases (_materialize_rank):
+#: the views that read no other materialized view. `compiles` and `recompiles` read `metrics`
+#: (and `cache_events`), which in a rank database is a view they would compute again; they are
+#: computed at the end, over the combined tables.
+PER_RANK_VIEWS = ("metrics", "cache_events", "guards", "collectives", "chromium_spans")
+
+
+def _materialize_rank(conn: sqlite3.Connection, rank: int, offsets: dict[str, int]) -> None:
+    """Add the rows of each of PER_RANK_VIEWS, computed in the attached rank database, to
+    the combined table of that name (created from the first rank that has the view).
+
+    Computing them rank by rank, not once over all ranks at the end, keeps each view's sorts
+    and window partitions one rank big, so the combining process's memory does not grow with
+    the number of ranks, and the view reads the rank's payload texts where they are, so the
+    combined database need not keep texts only these views read. A view's `rank` column is
+    the rank being combined (over the combined tables it always was: `coalesce(file_rank,
+    rank, ...)` there finds this rank), and an id column `<table>_id` of a table with shifted
+    ids is shifted with it."""
+    # A view, or the table a single-log load made of it (loader: materialize_views).
+    views = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM r.sqlite_master WHERE type IN ('view', 'table')"
+        )
+    }
+    for name in PER_RANK_VIEWS:
+        if name not in views:
+            continue
+        target = f"main.{_quote(name)}"
+        if not conn.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?", [name]
+        ).fetchone():
+            conn.execute(f"CREATE TABLE {target} AS SELECT * FROM r.{_quote(name)} WHERE 0")
+        columns = [row[1] for row in conn.execute(f"PRAGMA r.table_info({_quote(name)})")]
+        values = []
+        for column in columns:
+            shift = offsets.get(f"{column[:-3]}s") if column.endswith("_id") else None
+            if column == "rank":
+                values.append(str(int(rank)))
+            elif shift:
+                values.append(f"{_quote(column)} + {shift}")
+            else:
+                values.append(_quote(column))
+        conn.execute(
+            f"INSERT INTO {target} ({', '.join(map(_quote, columns))}) "
+            f"SELECT {', '.join(values)} FROM r.{_quote(name)}"
+        )
 
 
 def materialize_views(conn: sqlite3.Connection) -> None:
-    """Replace each of MATERIALIZED_VIEWS by a table of its rows, under the same name (views
-    reading it then read the table). Also run on every single-log database at load time
-    (loader.build_database), for the same reason: Datasette pages and canned queries over
-    these views took seconds each on a 400 MB log, and requests queued behind them."""
+    """Replace each of MATERIALIZED_VIEWS still a view by a table of its rows, under the same
+    name (views reading it then read the table). Run at the end of a combine (for those no
+    rank computed), and on every single-log database at load time (loader.build_database),
+    for the same reason: Datasette pages and canned queries over these views took seconds
+    each on a 400 MB log, and requests queued behind them."""
     conn.execute("PRAGMA legacy_alter_table = ON")  # rename without re-checking other views
     for name in MATERIALIZED_VIEWS:
         if not conn.execute(
@@ -276,7 +329,9 @@ def _finish(
     """Indexes and views of the rank databases (those that still make sense), the views
     queries need fast as tables, and meta."""
     ranks = [rank for rank, _ in sources]
-    for sql in extras.values():
+    for name, sql in extras.items():
+        if name in RANK_ONLY_VIEWS:
+            continue
         try:
             conn.execute(sql)
         except sqlite3.Error:

@@ -21,6 +21,7 @@ import sqlite_utils
 from markupsafe import Markup
 
 from tldb import jsonfmt
+from tldb.logfile import is_gzip
 from tldb.resources import templates_dir
 from tldb.site import Content, CopyFile
 
@@ -191,11 +192,14 @@ class ModuleContext:
             yield dict(zip(columns, row, strict=True))
 
     def original_log(self) -> Path | None:
-        """The loaded log file, if it is still there unchanged (to copy instead of rebuild)."""
+        """The loaded log file, if it is still there unchanged (to copy instead of rebuild);
+        never a gzip log, whose text (what raw.log holds) is not its bytes."""
         row = self.db.conn.execute(
             "SELECT path, size, mtime_ns FROM logs WHERE id = ?", [self.log_id]
         ).fetchone()
         path = Path(row[0])
+        if is_gzip(path):
+            return None
         try:
             stat = path.stat()
         except OSError:
@@ -208,6 +212,42 @@ class ModuleContext:
 
         original = self.original_log()
         return CopyFile(original) if original else log_bytes(self.db, self.log_id)
+
+    def rank_report_file(self, rank: int, name: str) -> Path | None:
+        """Multi-rank mode: the file `name` that rank `rank`'s own report wrote under
+        OUT/rank_N (rendered before the landing), or None when there is no such regular file.
+        The landing may reuse what a rank's render already formatted instead of formatting it
+        again; it must still work without the file (from the database). `name` is a path
+        relative to the rank's folder and cannot leave it."""
+        rank_dir = self.out_dir / f"rank_{int(rank)}"
+        path = rank_dir / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+            if not path.resolve().is_relative_to(rank_dir.resolve()):
+                return None
+        except OSError:
+            return None
+        return path
+
+    def rank_database(self, rank: int) -> sqlite_utils.Database | None:
+        """Multi-rank mode: rank `rank`'s own database (read-only; the caller closes it), found
+        through the combined database's `rank_database` meta row, or None when it is gone or
+        unreadable. The combined database keeps only the payload texts cross-rank questions
+        read (tldb/combine.py); a landing needing another one reads it there."""
+        from tldb import db as dbmod
+        from tldb.errors import TldbError
+
+        row = self.db.conn.execute(
+            "SELECT value FROM meta WHERE rank = ? AND key = 'rank_database'", [int(rank)]
+        ).fetchone()
+        files = [f for _, name, f in self.db.conn.execute("PRAGMA database_list") if name == "main"]
+        if row is None or not files or not files[0]:
+            return None
+        try:
+            return dbmod.open_readonly(Path(files[0]).parent / row[0])
+        except (TldbError, OSError):
+            return None
 
     def render(self, template: str, **values: Any) -> str:
         """Render a template of the module's folder (or a shared one) with autoescape on."""

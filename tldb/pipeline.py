@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tldb.errors import InputError, TldbError
+from tldb.logfile import is_gzip
 from tldb.parallel import can_fork
 from tldb.reader import (
     Completion,
@@ -165,8 +166,9 @@ def open_reader(
     path: Path, progress: Callable[[int], None] | None = None, pipelined: bool = True
 ) -> tuple[Reader | PipelinedReader, Callable[[], None]]:
     """A reader for a log file and the function that closes what it opened: pipelined for big
-    files when fork is available (and `pipelined`), in this process otherwise."""
-    if pipelined and can_fork() and path.stat().st_size >= MIN_PIPELINE_BYTES:
+    files when fork is available (and `pipelined`), in this process otherwise. A gzip log is
+    always read here: its payloads cannot be re-read by file offset."""
+    if pipelined and can_fork() and not is_gzip(path) and path.stat().st_size >= MIN_PIPELINE_BYTES:
         return PipelinedReader(path, progress), lambda: None
     stream = open_log(path)
     return Reader(stream, progress), stream.close

@@ -1,6 +1,7 @@
 """Finding the rank logs of a TORCH_TRACE folder, for `tldb report DIR --all-ranks-html`.
 
-tlparse's rule first: regular files named `dedicated_log_torch_trace_rank_<N>[_suffix].log`,
+tlparse's rule first: regular files named `dedicated_log_torch_trace_rank_<N>[_suffix].log`
+(or `.log.gz`, which tlparse's later versions also take),
 the rank being the text up to the first `_` after `rank_` read as a u32 (so `rank_0_6u3f.log`
 is rank 0); everything else in the folder is ignored.
 
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from tldb.errors import InputError
-from tldb.reader import GLOG
+from tldb.reader import GLOG, open_log
 
-_NAME = re.compile(r"dedicated_log_torch_trace_rank_(.*)\.log", re.DOTALL)
+#: tlparse's name, and the same gzip-compressed (`.log.gz`, read as its decompressed text).
+_NAME = re.compile(r"dedicated_log_torch_trace_rank_(.*)\.log(?:\.gz)?", re.DOTALL)
 _U32 = re.compile(r"\+?[0-9]+")
 
 
@@ -62,8 +65,8 @@ def rank_in_name(name: str) -> int | None:
 def rank_in_envelopes(path: Path) -> int | None:
     """The rank of the first envelope of a log that carries one (None if none does)."""
     try:
-        with path.open("rb") as stream:
-            for raw in stream:
+        with open_log(path) as stream:
+            for raw in _lines(stream):
                 if b'"rank"' not in raw:
                     continue
                 text = raw.decode(errors="replace").rstrip("\r\n")
@@ -82,6 +85,17 @@ def rank_in_envelopes(path: Path) -> int | None:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     return None
+
+
+def _lines(stream) -> Iterator[bytes]:
+    """The lines of a binary stream (a gzip log's stream has no line iteration of its own)."""
+    pending = b""
+    while chunk := stream.read(1 << 20):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
 
 
 def _files(folder: Path) -> list[Path]:

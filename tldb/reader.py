@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from tldb import jsonfmt
+from tldb import jsonfmt, logfile
 from tldb.envelope import CompileId, kind_of, tlparse_accepts, unknown_keys
 from tldb.stats import Stats
 
@@ -451,5 +451,6 @@ class Reader:
 
 
 def open_log(path: Path) -> BinaryIO:
-    """Open a log for streaming (large buffer: the reader is line-bound)."""
-    return path.open("rb", buffering=1 << 20)
+    """Open a log for streaming (large buffer: the reader is line-bound); a `.gz` log gives
+    its decompressed bytes (tldb/logfile.py)."""
+    return logfile.open_log(path)

@@ -16,7 +16,9 @@ from tldb import db as dbmod
 from tldb import staging
 from tldb.directory import build_manifest, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
+from tldb.folder_hint import folder_hint
 from tldb.loader import build_database
+from tldb.logfile import text_size
 from tldb.module_api import SECTION_ORDER, IndexContribution, ModuleContext, ReportConfig
 from tldb.outlock import lock_folder, unlock
 from tldb.parallel import cpu_count
@@ -62,7 +64,7 @@ def echo_err(message: str) -> None:
 
 def load_with_progress(logs: list[Path], target: Path) -> None:
     """Build a database from logs, with a progress bar on a terminal."""
-    total = sum(p.stat().st_size for p in logs if p.is_file())
+    total = sum(text_size(p) for p in logs if p.is_file())
     with byte_progress(total, "loading") as progress:
         build_database(logs, target, progress)
 
@@ -190,7 +192,7 @@ def run_report(request: ReportRequest) -> ReportResult:
     if not source.exists():
         raise InputError(f"{source} is not a file")
     if source.is_dir():
-        raise InputError(f"{source} is not a file (use --all-ranks-html or --latest for folders)")
+        raise InputError(folder_hint(source))
     registry = ModuleRegistry.discover(request.module_paths)
     modules = registry.for_mode(request.config.mode, request.modules)
     from_database = dbmod.is_database(source)

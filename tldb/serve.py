@@ -30,10 +30,14 @@ from tldb.resources import metadata_file
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
 TEMPLATE_DATABASE = "trace"
+#: The block that describes a run history (tldb history add; tldb/history.py).
+HISTORY_DATABASE = "history"
 #: Settings tuned for analytic queries over views (each can be overridden with --setting).
 DEFAULT_SETTINGS = {"sql_time_limit_ms": 5000, "suggest_facets": False}
 #: Query shown when the ad-hoc SQL page is opened from the banner or the report.
 EXAMPLE_SQL = "select compile_id, status, cache_status, duration_s from compiles"
+#: The same for a run history.
+HISTORY_SQL = "select id, label, started_at, compile_seconds, graph_breaks from runs"
 #: Name of the Datasette plugin made of this module's hooks, and of its metadata config.
 PLUGIN_NAME = "tldb_serve"
 #: Name of the plugin made of serve_access's hooks (token login off loopback).
@@ -52,6 +56,11 @@ class ServedDatabase:
     name: str
     path: Path
     report_url: str | None = None
+    history: bool = False  # a run history (tldb history add), not a trace database
+
+    @property
+    def example_sql(self) -> str:
+        return HISTORY_SQL if self.history else EXAMPLE_SQL
 
 
 @dataclass
@@ -85,8 +94,12 @@ def _database_name(db_path: Path, root: Path) -> str:
 
 
 def _check(path: Path) -> None:
-    """Refuse files that are not finished tldb databases, with tldb's one-line reasons."""
-    dbmod.open_readonly(path).conn.close()
+    """Refuse files that are not finished tldb databases (or run histories), with tldb's
+    one-line reasons."""
+    from tldb.history import is_history
+
+    if not is_history(path):
+        dbmod.open_readonly(path).conn.close()
 
 
 def _found_databases(folder: Path) -> list[Path]:
@@ -112,6 +125,8 @@ def _report_url(plan: ServePlan, mount: str, db_folder: Path) -> str | None:
 
 def plan_serve(paths: list[Path]) -> ServePlan:
     """Decide database names and mounts for the paths given on the command line."""
+    from tldb.history import is_history
+
     plan = ServePlan()
     used: set[str] = set()
 
@@ -123,7 +138,8 @@ def plan_serve(paths: list[Path]) -> ServePlan:
         if mount is None and (db_path.parent / "index.html").is_file():
             mount = plan.mount_for(db_path.parent)
         url = _report_url(plan, mount, db_path.parent) if mount else None
-        plan.databases.append(ServedDatabase(unique, db_path.resolve(), url))
+        history = is_history(db_path)
+        plan.databases.append(ServedDatabase(unique, db_path.resolve(), url, history))
 
     for path in paths:
         if path.is_dir():
@@ -156,15 +172,17 @@ def _queries(database: dict) -> list[dict]:
 
 
 def build_metadata(plan: ServePlan, source: Path | None = None) -> dict:
-    """datasette_metadata.yml with its `trace` block applied to every served database."""
+    """datasette_metadata.yml with its `trace` block applied to every served database (its
+    `history` block to run histories)."""
     with (source or metadata_file()).open(encoding="utf-8") as f:
         shipped = yaml.safe_load(f)
-    template = shipped.get("databases", {}).get(TEMPLATE_DATABASE, {})
+    blocks = shipped.get("databases", {})
     metadata = {key: value for key, value in shipped.items() if key != "databases"}
     links = []
     databases = {}
     for served in plan.databases:
-        block = copy.deepcopy(template)
+        kind = HISTORY_DATABASE if served.history else TEMPLATE_DATABASE
+        block = copy.deepcopy(blocks.get(kind, {}))
         text = html.escape(block.pop("description", ""))
         if served.report_url:
             href = html.escape(served.report_url)
@@ -192,7 +210,7 @@ def marker(plan: ServePlan, metadata: dict) -> dict:
         "databases": {
             served.name: {
                 "url": f"/{quote(served.name)}",
-                "sql": sql_url(f"/{quote(served.name)}"),
+                "sql": sql_url(f"/{quote(served.name)}", served.example_sql),
                 "report": served.report_url,
                 "queries": _queries(metadata["databases"][served.name]),
             }
@@ -337,6 +355,21 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: Ports `tldb report --serve` tries in turn when no --port is given (tlparse's range).
+REPORT_PORTS = range(8000, 8100)
+
+
+def bind_first_free(host: str, ports: range = REPORT_PORTS) -> socket.socket:
+    """A listening socket on the first port of `ports` that binds. The socket is kept and
+    served on, so no other process can take the port between the probe and the server."""
+    for port in ports:
+        try:
+            return _bind(host, port)
+        except TldbError:
+            continue
+    raise TldbError(f"No available ports in range {ports[0]}-{ports[-1]} on {host}")
+
+
 def banner(plan: ServePlan, base: str) -> str:
     """The lines printed at start: where the reports, databases and SQL pages are."""
     lines = [f"tldb serve: Datasette {base}/ (read-only)"]
@@ -347,7 +380,7 @@ def banner(plan: ServePlan, base: str) -> str:
         lines.append(f"  database  {db_url}  ({served.path})")
         if served.report_url:
             lines.append(f"    its report  {base}{served.report_url}")
-        lines.append(f"    SQL         {sql_url(db_url)}")
+        lines.append(f"    SQL         {sql_url(db_url, served.example_sql)}")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -358,16 +391,18 @@ def run(
     port: int,
     settings: dict,
     open_browser: bool,
+    sock: socket.socket | None = None,
     public: bool = False,
 ) -> None:
-    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. Off loopback, warn,
-    and require a generated token unless `public`."""
+    """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. `sock`: a socket
+    already listening on `host` (bind_first_free), else `port` is bound here. Off loopback,
+    warn, and require a generated token unless `public`."""
     import uvicorn
 
     exposed = not serve_access.is_loopback(host)
     token = serve_access.new_token() if exposed and not public else None
     ds = make_datasette(plan, settings, token=token)
-    sock = _bind(host, port)
+    sock = sock or _bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")

@@ -7,6 +7,12 @@ reached the metrics line: the files listed so far, the latest `dynamo_start` sta
 symbolic shape specializations and fast guards logged since the previous page of that id.
 Records are matched on the compile id as logged with the attempt set to 0 (when a
 frame_compile_id is present), as tlparse does.
+
+Two additions of tlparse's later versions (0.4.8 and its main line) are shown only where
+their input is present, so a log tlparse 0.4.3 reads fully gets 0.4.3's page: the Created
+Symbols and Unbacked Symbols tables (when the log has create_symbol or
+create_unbacked_symbol envelopes) and the Other Metrics table (metrics fields tlparse does
+not model, when there are some).
 """
 
 from __future__ import annotations
@@ -74,6 +80,24 @@ def metrics_fields(parser: str, metadata: str) -> dict[str, Any]:
         if isinstance(values[name], int):
             values[name] = float(values[name])
     return values
+
+
+#: Other Metrics values longer than this are folded into a collapsed block.
+LONG_VALUE = 200
+
+
+def other_metrics(parser: str, metadata: str) -> list[dict[str, Any]]:
+    """The metrics fields tlparse does not model, sorted by name: each with its value as text
+    (strings as they are, null as `null`, anything else as compact JSON) and whether it is
+    long enough to be folded."""
+    logged = jsonfmt.loads_like_serde(metadata)[parser]
+    known = set(FIELDS[parser].split())
+    rows = []
+    for name in sorted(k for k in logged if k not in known):
+        value = logged[name]
+        text = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
+        rows.append({"key": name, "value": text, "long": len(text) > LONG_VALUE})
+    return rows
 
 
 def listed_file(folder: str, entry: DirectoryEntry) -> dict[str, Any]:
@@ -148,6 +172,9 @@ class PageContext:
         self._stack_html: dict[int, str] = {}
         self._specializations: dict[str, list[dict]] = {}
         self._guards: dict[str, list[dict]] = {}
+        self._created: dict[str, list[dict]] = {}
+        self._unbacked: dict[str, list[dict]] = {}
+        self.symbols_shown = bool(next(ctx.query("symbols_present"))["present"])
 
     def advance(self, envelope_id: int) -> None:
         """Take in every record logged before `envelope_id` (a metrics line sees its own
@@ -164,6 +191,14 @@ class PageContext:
                 self._guards.setdefault(key, []).append(
                     self._with_stacks(orjson.loads(row["guard"]))
                 )
+            for column, tables in (
+                ("created_symbol", self._created),
+                ("unbacked_symbol", self._unbacked),
+            ):
+                if row[column] is not None:
+                    tables.setdefault(row["symbol_key"], []).append(
+                        self._with_stacks(orjson.loads(row[column]))
+                    )
             self._next = next(self._rows, None)
 
     def _with_stacks(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +206,7 @@ class PageContext:
         user, framework = frames_of(record.get("user_stack")), frames_of(record.get("stack"))
         return {
             **{name: record.get(name) for name in ("symbol", "sources", "value", "expr")},
+            **{name: _text(record.get(name)) for name in ("val", "vr", "source")},
             "user_stack_html": stack_html(user, self.strings, "User Stack"),
             "stack_html": stack_html(framework, self.strings, "Framework Stack"),
         }
@@ -186,6 +222,17 @@ class PageContext:
 
     def take_tables(self, key: str) -> tuple[list[dict], list[dict]]:
         return self._specializations.pop(key, []), self._guards.pop(key, [])
+
+    def take_symbols(self, key: str) -> tuple[list[dict], list[dict]]:
+        """Created and unbacked symbols of a compile id logged so far, each shown once."""
+        return self._created.pop(key, []), self._unbacked.pop(key, [])
+
+
+def _text(value: Any) -> str:
+    """A symbol table cell: strings as logged, nothing for a missing value, JSON otherwise."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else jsonfmt.dumps_compact(value)
 
 
 class CompilationMetrics(Module):
@@ -235,7 +282,12 @@ class CompilationMetrics(Module):
             mini_stack = stack_html([frame], context.strings, "Stack")
         key = row["lookup_key"]
         specializations, guards = context.take_tables(key)
+        created, unbacked = context.take_symbols(row["symbol_key"])
         return {
+            "symbols_shown": context.symbols_shown,
+            "created_symbols": created,
+            "unbacked_symbols": unbacked,
+            "other_metrics": other_metrics("compilation_metrics", row["metadata"]),
             "mini_stack": mini_stack,
             "outputs_html": output_files.html(row["compile_id"], row["compile_dir"], row["number"]),
             "stack": context.stack(key),

@@ -2,6 +2,11 @@
 
 Runs late, after every other module, so the directory it writes includes entries that other
 modules contributed on top of the central numbered plan.
+
+Entries logged inside a regional-Inductor subgraph (envelopes with a `subgraph_name`, torch
+2.13+) get "Subgraph Name: ..." headers in the list, as tlparse's later versions show them:
+runs of one name in log order, the files themselves staying where they are. A log without
+`subgraph_name` gets no header at all (tlparse 0.4.3's page).
 """
 
 from __future__ import annotations
@@ -43,6 +48,22 @@ def directory_json(directory: dict[str, list[DirectoryEntry]]) -> Iterator[str]:
     yield "{}" if first else "\n}"
 
 
+def subgraph_groups(
+    entries: list[DirectoryEntry], names: dict[int, str]
+) -> list[tuple[str | None, DirectoryEntry]]:
+    """Each entry with the group header to put before it (None: no header). A group starts
+    where the entry's subgraph name (`names` by output number, "" outside any subgraph)
+    differs from the previous entry's; the list starts outside any subgraph, so entries before
+    the first named one get no header, and a return to "" gets an empty header line."""
+    previous = ""
+    grouped = []
+    for entry in entries:
+        name = names.get(entry.number, "")
+        grouped.append((name if name != previous else None, entry))
+        previous = name
+    return grouped
+
+
 class CompileDirectory(Module):
     id = "compile_directory"
     name = "Compile directory"
@@ -51,9 +72,13 @@ class CompileDirectory(Module):
     late = True
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
+        names = {row["number"]: row["subgraph_name"] for row in ctx.query("subgraphs")}
         page = ctx.render(
             "directory.html",
-            directory=[(key, _label(key), entries) for key, entries in ctx.directory.items()],
+            directory=[
+                (key, _label(key), subgraph_groups(entries, names))
+                for key, entries in ctx.directory.items()
+            ],
         )
         return ModuleOutput(
             files=[("compile_directory.json", directory_json(ctx.directory))],

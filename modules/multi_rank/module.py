@@ -26,6 +26,7 @@ from tldb.module_api import MULTI_RANK_MODE, Module, ModuleContext, ModuleOutput
 
 from . import analysis as an
 from . import sources as src
+from .chromium_merge import rank_fragment
 
 PARITY_DESCRIPTION = (
     "Difference of # of collectives in scheduler and inductor output code and missing wait "
@@ -96,7 +97,7 @@ class MultiRank(Module):
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         landing = Landing([row["rank"] for row in ctx.query("ranks")])
         self._compile_and_cache(ctx, landing)
-        landing.has_chromium = next(self._chromium_events(ctx), None) is not None
+        landing.has_chromium = any(self._chromium_fragment(ctx, r) for r in landing.ranks)
         self._runtime(ctx, landing)
         self._collectives(ctx, landing)
         self._execution_order(ctx, landing)
@@ -191,8 +192,7 @@ class MultiRank(Module):
 
     def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
         if landing.has_chromium:
-            events = self._chromium_events(ctx)
-            yield "chromium_events.json", jsonfmt.pretty_array(events)
+            yield "chromium_events.json", self._chromium_file(ctx, landing.ranks)
         if landing.has_runtime:
             yield (
                 "runtime_estimations.json",
@@ -220,15 +220,33 @@ class MultiRank(Module):
         )
         yield "index.html", page
 
-    def _chromium_events(self, ctx: ModuleContext) -> Iterator[object]:
-        for row in ctx.query("chromium"):
-            try:
-                event = jsonfmt.loads_like_serde(row["payload"])
-            except ValueError:
-                continue  # a cut payload: tlparse skips it too
-            if isinstance(event, dict):
-                event["pid"] = row["rank"]
-            yield event
+    def _chromium_file(self, ctx: ModuleContext, ranks: list[int]) -> Iterator[bytes]:
+        """chromium_events.json, written a rank at a time (memory stays one rank's events)."""
+        started = False
+        for rank in ranks:
+            fragment = self._chromium_fragment(ctx, rank)
+            if fragment:
+                yield (b",\n" if started else b"[\n") + fragment
+                started = True
+        yield b"\n]" if started else b"[]"
+
+    def _chromium_fragment(self, ctx: ModuleContext, rank: int) -> bytes:
+        """One rank's events as elements of the all-rank array (b"" if it has none): its own
+        chromium_events.json with the pids rewritten (chromium_merge), or, where that file is
+        missing or not rewritable, its events formatted from its own database (the combined
+        one keeps no chromium payload texts). A rank with neither contributes nothing."""
+        fragment = rank_fragment(ctx.rank_report_file(rank, "chromium_events.json"), rank)
+        if fragment is not None:
+            return fragment
+        db = ctx.rank_database(rank)
+        if db is None:
+            return b""
+        try:
+            rows = db.conn.execute(ctx.sql("chromium_rank"))
+            text = b"".join(jsonfmt.pretty_array(_with_pid(rows, rank)))
+        finally:
+            db.conn.close()
+        return b"" if text == b"[]" else text[2:-2]
 
     def _estimates(self, ctx: ModuleContext) -> Iterator[dict]:
         for graph in src.runtime_graphs(ctx, None):
@@ -272,6 +290,18 @@ class MultiRank(Module):
                     )
             report = {"description": PARITY_DESCRIPTION, "graphs": graphs}
             yield f"rank_{rank}/collectives_parity.json", _in_order(report)
+
+
+def _with_pid(rows, rank: int) -> Iterator[object]:
+    """Chromium events of one rank from (payload,) rows, each object's pid set to the rank."""
+    for (payload,) in rows:
+        try:
+            event = jsonfmt.loads_like_serde(payload)
+        except ValueError:
+            continue  # a cut payload: tlparse skips it too
+        if isinstance(event, dict):
+            event["pid"] = rank
+        yield event
 
 
 def _combined_name(ctx: ModuleContext) -> str | None:

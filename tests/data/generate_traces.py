@@ -8,7 +8,8 @@ only read the committed logs). tests/data/README.md says what each log covers:
     /tmp/torchvenv/bin/pip install numpy
     /tmp/torchvenv/bin/python tests/data/generate_traces.py            # every scenario
     /tmp/torchvenv/bin/python tests/data/generate_traces.py shapes ddp # only these ("cache": the
-                                                                       # pair, "latest": the copies)
+                                                                       # pair, "latest": the copies,
+                                                                       # "pairs": the diff pairs)
 
 Each scenario runs in its own Python process (tracing is set up from the environment when torch
 is imported) and leaves its logs, copied untouched to tests/data/torch213/<target>: plain when
@@ -47,6 +48,10 @@ the gloo ranks) spawn their ranks themselves; their logs are found by rank.
   collectives with Inductor, with runtime estimates and the graph execution order (see
   MULTI_RANK for the divergences).
 - latest/: copies of two small logs for --latest (see LATEST).
+- pairs/: pairs of runs for `tldb diff A B` and `tldb check`, each one program in two versions
+  (a graph break fixed, a new recompile, a changed guard, an input made dynamic, a cold and a
+  warm Inductor cache; see
+  pair_runs), always gzip-compressed; `pairs` on the command line runs them all.
 
 Every Inductor compile writes ~250 kB (its config travels in the cache entry, two chromium
 events and the metrics), so the programs are kept tiny; nothing is trimmed afterwards.
@@ -372,6 +377,108 @@ if __name__ == "__main__":
     mp.spawn(worker, args=(world, mode), nprocs=world, join=True)
 """
 
+# Pairs of runs for `tldb diff` and `tldb check` (tests/test_rundiff.py): each pair is one
+# program in two versions that differ in one thing only, run from the same script path (so the
+# compiled frames have the same code object name, file and first line in both runs).
+GRAPH_BREAK_PAIR = r"""
+import torch
+import torch._dynamo
+
+
+def step(x):
+    y = x.sin() + 1
+    {middle}
+    return y.cos() * 2
+
+
+f = torch.compile(step, backend="aot_eager")
+f(torch.randn(8))
+f(torch.randn(8))
+"""
+
+RECOMPILE_PAIR = r"""
+import torch
+
+
+def shifted(x):
+    return x + 1
+
+
+f = torch.compile(shifted, backend="aot_eager")
+f(torch.randn(5))
+f(torch.randn(5, dtype=torch.{dtype}))
+"""
+
+GUARD_PAIR = r"""
+import torch
+
+
+def pick(x, n):
+    if n > 0:
+        return x.sin()
+    return x.cos()
+
+
+torch.compile(pick, backend="aot_eager")(torch.randn(4), {n})
+"""
+
+DYNAMIC_PAIR = r"""
+import torch
+
+
+def doubled(x):
+    return x * 2
+
+
+x = torch.randn(6)
+{mark}
+torch.compile(doubled, backend="aot_eager")(x)
+"""
+
+CACHE_PAIR = r"""
+import torch
+
+
+def scaled(x):
+    return torch.relu(x) * 2 + 1
+
+
+torch.compile(scaled)(torch.randn(8))
+"""
+
+
+def pair_runs() -> list[Scenario]:
+    """The diff pairs, each run twice (before, after) from one script path, logs in pairs/."""
+    pairs = [
+        (
+            "graph_break",
+            GRAPH_BREAK_PAIR,
+            {"middle": "torch._dynamo.graph_break()"},
+            {"middle": "y = y  # no graph break"},
+        ),
+        ("recompile", RECOMPILE_PAIR, {"dtype": "float32"}, {"dtype": "float64"}),
+        ("guard", GUARD_PAIR, {"n": "3"}, {"n": "5"}),
+        # the same call, its input's size marked dynamic in the second run
+        ("dynamic", DYNAMIC_PAIR, {"mark": "pass"}, {"mark": "torch._dynamo.mark_dynamic(x, 0)"}),
+        # one Inductor cache folder: the first run fills it (cold), the second hits it (warm)
+        ("cache", CACHE_PAIR, {}, {}),
+    ]
+    runs = []
+    for name, program, before, after in pairs:
+        sides = ("cold", "warm") if name == "cache" else ("before", "after")
+        for side, values in zip(sides, (before, after), strict=True):
+            runs.append(
+                Scenario(
+                    f"pair_{name}_{side}",
+                    program.format(**values),
+                    (f"pairs/{name}_{side}.log",),
+                    cache=f"pair_{name}_cache",
+                    script=f"pair_{name}.py",
+                    always_gzip=True,
+                )
+            )
+    return runs
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -385,6 +492,8 @@ class Scenario:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     ranked: bool = False  # logs named dedicated_log_torch_trace_rank_<N>_*: targets by rank
+    script: str = ""  # the program's file name (default <name>.py); the diff pairs share one
+    always_gzip: bool = False  # store gzip-compressed whatever the size (the diff pairs)
 
 
 def ranked_run(world: int, mode: str) -> Scenario:
@@ -411,6 +520,7 @@ SCENARIOS = [
     Scenario("ddp", DDP, ("ddp.log",), env=(("MASTER_ADDR", "127.0.0.1"),), ranked=True),
     Scenario("mismatch", MISMATCH, ("mismatch.log",), trace_var="TORCH_DTRACE"),
     *(ranked_run(world, mode) for world, mode in ((2, "shape"), (4, "diverge"))),
+    *pair_runs(),
 ]
 
 #: Logs over this size are stored gzip-compressed (level 9, no name, time stamp 0, as `gzip
@@ -445,7 +555,7 @@ def run(scenario: Scenario, work: Path) -> list[Path]:
             **dict(scenario.env),
         }
     )
-    script = work / f"{scenario.name}.py"
+    script = work / (scenario.script or f"{scenario.name}.py")
     script.write_text(scenario.program, encoding="utf-8")
     command = [sys.executable, str(script), *scenario.args]
     subprocess.run(command, env=env, check=True, cwd=work)
@@ -456,12 +566,12 @@ def run(scenario: Scenario, work: Path) -> list[Path]:
     return sorted(logs, key=lambda p: p.stat().st_mtime_ns)
 
 
-def store(data: bytes, target: Path) -> Path:
+def store(data: bytes, target: Path, always_gzip: bool = False) -> Path:
     """Write a log to the corpus untouched, gzip-compressed (reproducibly) when it is large."""
     target.parent.mkdir(parents=True, exist_ok=True)
     for old in (target, target.with_name(target.name + ".gz")):
         old.unlink(missing_ok=True)
-    if len(data) <= GZIP_OVER or target.name in KEEP_PLAIN:
+    if not always_gzip and (len(data) <= GZIP_OVER or target.name in KEEP_PLAIN):
         target.write_bytes(data)
         return target
     packed = target.with_name(target.name + ".gz")
@@ -506,13 +616,14 @@ def main() -> None:
                 wanted
                 and name not in wanted
                 and not (name.startswith("cache_") and "cache" in wanted)
+                and not (name.startswith("pair_") and "pairs" in wanted)
             ):
                 continue
             logs = run(scenario, work)
             if len(logs) != len(scenario.targets):
                 raise SystemExit(f"{name}: expected {len(scenario.targets)} log(s), found {logs}")
             for log, target in zip(logs, scenario.targets, strict=True):
-                stored = store(log.read_bytes(), OUT / target)
+                stored = store(log.read_bytes(), OUT / target, scenario.always_gzip)
                 print(f"{stored.relative_to(OUT)}: {stored.stat().st_size} bytes")
         if not wanted or "latest" in wanted:
             make_latest()
