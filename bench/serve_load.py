@@ -42,7 +42,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,10 +124,18 @@ async def client(http, rng, mix, deadline, results) -> None:
         results.append((kind, url, time.monotonic() - began, ok, status))
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc; the server is one process)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 async def sample_rss(pid: int, stop: asyncio.Event, samples: list[int]) -> None:
-    process = psutil.Process(pid)
     while not stop.is_set():
-        samples.append(sum(p.memory_info().rss for p in [process, *process.children(True)]))
+        samples.append(rss_bytes(pid))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
 
