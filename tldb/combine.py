@@ -22,6 +22,7 @@ code adds later are combined too):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -84,12 +85,16 @@ def rank_of(path: Path) -> int:
 
 
 def _tables(conn: sqlite3.Connection, schema: str) -> list[_Table]:
+    """The tables of a rank database to copy: not the views a load held as tables
+    (materialize_views): derived rows, read rank by rank (_materialize_rank) or computed
+    again over all ranks (materialize_views)."""
     names = [
         r[0]
         for r in conn.execute(
             f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table' "
             "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
         )
+        if r[0] not in MATERIALIZED_VIEWS
     ]
     tables = []
     for name in names:
@@ -125,6 +130,18 @@ def _create(conn: sqlite3.Connection, schema: str, table: _Table) -> None:
     if pk and table.rowid is None:
         parts.append(f"PRIMARY KEY (rank, {', '.join(_quote(table.combined_name(c)) for c in pk)})")
     conn.execute(f"CREATE TABLE main.{_quote(table.name)} ({', '.join(parts)})")
+
+
+@functools.cache
+def shipped_views() -> dict[str, str]:
+    """The CREATE VIEW statement of every view of tldb's schema (sql/*.sql), by name."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for name in dbmod.SQL_FILES:
+            conn.executescript(sql_file(name))
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'"))
+    finally:
+        conn.close()
 
 
 def _check_source(path: Path) -> None:
@@ -179,6 +196,11 @@ def _copy_rank(
             "AND sql IS NOT NULL ORDER BY rowid"
         ):
             extras.setdefault(name, sql)
+        for (name,) in conn.execute(
+            "SELECT name FROM r.sqlite_master WHERE type = 'table'"
+        ).fetchall():
+            if name in MATERIALIZED_VIEWS:  # held as a table by the load: the view it was
+                extras.setdefault(name, shipped_views()[name])
         offsets: dict[str, int] = {}
         for table in tables:
             if table.name not in known:
@@ -252,8 +274,12 @@ def _materialize_rank(conn: sqlite3.Connection, rank: int, offsets: dict[str, in
     the rank being combined (over the combined tables it always was: `coalesce(file_rank,
     rank, ...)` there finds this rank), and an id column `<table>_id` of a table with shifted
     ids is shifted with it."""
+    # A view, or the table a single-log load made of it (loader: materialize_views).
     views = {
-        name for (name,) in conn.execute("SELECT name FROM r.sqlite_master WHERE type = 'view'")
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM r.sqlite_master WHERE type IN ('view', 'table')"
+        )
     }
     for name in PER_RANK_VIEWS:
         if name not in views:
@@ -279,9 +305,12 @@ def _materialize_rank(conn: sqlite3.Connection, rank: int, offsets: dict[str, in
         )
 
 
-def _materialize(conn: sqlite3.Connection) -> None:
-    """Replace each of MATERIALIZED_VIEWS still a view (rank databases without it) by a table
-    of its rows, under the same name (views reading it then read the table)."""
+def materialize_views(conn: sqlite3.Connection) -> None:
+    """Replace each of MATERIALIZED_VIEWS still a view by a table of its rows, under the same
+    name (views reading it then read the table). Run at the end of a combine (for those no
+    rank computed), and on every single-log database at load time (loader.build_database),
+    for the same reason: Datasette pages and canned queries over these views took seconds
+    each on a 400 MB log, and requests queued behind them."""
     conn.execute("PRAGMA legacy_alter_table = ON")  # rename without re-checking other views
     for name in MATERIALIZED_VIEWS:
         if not conn.execute(
@@ -307,7 +336,7 @@ def _finish(
             conn.execute(sql)
         except sqlite3.Error:
             continue  # an index or view on a column the combined layout renamed
-    _materialize(conn)
+    materialize_views(conn)
     conn.executemany(
         "INSERT INTO meta (rank, key, value) VALUES (NULL, ?, ?)",
         [

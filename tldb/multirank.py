@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tldb import db as dbmod
-from tldb import rankstep
+from tldb import rankstep, resume
 from tldb.combine import combine
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.executors import Step, rank_executor, run_steps
@@ -187,9 +187,12 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
         return None
     current = current_records(folder, out_dir, keys)
     reusable = [out_dir / f"rank_{rank}" for rank in current]
-    # A folder of tldb's own rank outputs is reused without --overwrite; the rest of it goes.
-    old_content_gone = prepare_output(out_dir, request.overwrite or bool(reusable), reusable)
+    # A folder of tldb's own rank outputs, or what a killed run of this command left
+    # (resume.py), is taken over without --overwrite; the rest of it goes.
+    taken = request.overwrite or bool(reusable) or resume.resumable(out_dir, keys)
+    old_content_gone = prepare_output(out_dir, taken, reusable)
     try:
+        resume.mark(out_dir, keys)
         return _multi_rank(request, folder, keys, current, registry, workers)
     finally:
         old_content_gone()
@@ -300,6 +303,7 @@ def _multi_rank(
         )
     landing_modules = registry.for_mode(MULTI_RANK_MODE, request.modules)
     render_landing(combined, out_dir, config, registry, landing_modules)
+    resume.unmark(out_dir)
     clock.done("cross-rank")
     for name, label in (
         ("runtime_estimations.json", "Runtime estimations"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -12,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from tldb import db as dbmod
+from tldb import staging
 from tldb.directory import build_manifest, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.folder_hint import folder_hint
@@ -24,6 +26,7 @@ from tldb.module_api import (
     ModuleContext,
     ReportConfig,
 )
+from tldb.outlock import lock_folder, unlock
 from tldb.parallel import cpu_count
 from tldb.progress import byte_progress, count_progress
 from tldb.registry import ModuleRegistry
@@ -51,6 +54,8 @@ class ReportRequest:
     scheduler: str | None = None
     #: Multi-rank only: run just these ranks' steps (load and render), no landing page.
     only_ranks: set[int] | None = None
+    #: Single log: hold the slow views as tables in the database (loader.build_database).
+    serving_tables: bool = False
 
 
 @dataclass
@@ -65,15 +70,19 @@ def echo_err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def load_with_progress(logs: list[Path], target: Path) -> None:
-    """Build a database from logs, with a progress bar on a terminal."""
+def load_with_progress(logs: list[Path], target: Path, serving_tables: bool = False) -> None:
+    """Build a database from logs, with a progress bar on a terminal (serving_tables: see
+    loader.build_database)."""
     total = sum(text_size(p) for p in logs if p.is_file())
     with byte_progress(total, "loading") as progress:
-        build_database(logs, target, progress)
+        build_database(logs, target, progress, serving_tables=serving_tables)
 
 
 def load_apart(
-    logs: list[Path], target: Path, meanwhile: Callable[[], object] | None = None
+    logs: list[Path],
+    target: Path,
+    meanwhile: Callable[[], object] | None = None,
+    serving_tables: bool = False,
 ) -> None:
     """load_with_progress in a forked child, when a report is to follow in this process.
 
@@ -83,13 +92,13 @@ def load_apart(
     runs here while the child loads (e.g. imports the server needs next).
     """
     if "fork" not in multiprocessing.get_all_start_methods():
-        load_with_progress(logs, target)
+        load_with_progress(logs, target, serving_tables)
         if meanwhile is not None:
             meanwhile()
         return
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(load_with_progress, logs, target)
+        future = pool.submit(load_with_progress, logs, target, serving_tables)
         if meanwhile is not None:
             meanwhile()
         future.result()
@@ -220,19 +229,72 @@ def run_report(request: ReportRequest) -> ReportResult:
     modules = registry.for_mode(request.config.mode, request.modules)
     from_database = dbmod.is_database(source)
     db_path = source if from_database else (request.db_path or out_dir / DB_NAME)
+    if (
+        request.overwrite
+        and out_dir.is_dir()
+        and not out_dir.is_symlink()
+        and staging.can_stage(out_dir)
+    ):
+        return _staged_report(request, registry, modules, db_path, from_database)
     old_content_gone = prepare_output(
         out_dir, request.overwrite, keep=db_path if from_database else None
     )
     try:
-        return _report(request, registry, modules, db_path, from_database)
+        return _report(request, registry, modules, db_path, from_database, out_dir)
     finally:
         old_content_gone()
 
 
-def _report(request: ReportRequest, registry, modules, db_path: Path, from_database: bool):
-    source, out_dir = request.source, request.out_dir
+def _staged_report(request: ReportRequest, registry, modules, db_path: Path, from_database: bool):
+    """--overwrite over an existing folder: the report is written beside it and swapped in
+    complete (staging.py), so a failure (a full disk) or a kill leaves the old report whole.
+    A database inside the folder moves with it (the one re-rendered, or OUT/trace.db)."""
+    out_dir = request.out_dir
+    lock = lock_folder(out_dir)
+    try:
+        stage = staging.stage_for(out_dir)
+        inside = _inside(db_path, out_dir)
+        work_db = stage / inside if inside and not from_database else db_path
+        try:
+            try:
+                result = _report(request, registry, modules, work_db, from_database, stage)
+                strict = None
+            except StrictError as exc:  # the report is complete all the same
+                result, strict = None, exc
+            if inside and from_database:
+                (stage / inside).parent.mkdir(parents=True, exist_ok=True)
+                os.rename(db_path, stage / inside)
+            staging.exchange(stage, out_dir)
+        except BaseException:
+            staging.discard(stage)
+            raise
+        staging.discard(stage)  # now the old report
+    finally:
+        unlock(lock)
+    if strict is not None:
+        raise StrictError(str(strict).replace(str(stage), str(out_dir)))
+    return replace(result, db_path=out_dir / inside if inside else db_path)
+
+
+def _inside(path: Path, folder: Path) -> Path | None:
+    """path relative to folder when it lies inside it, else None."""
+    try:
+        return path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+
+
+def _report(
+    request: ReportRequest,
+    registry,
+    modules,
+    db_path: Path,
+    from_database: bool,
+    out_dir: Path,
+):
+    source = request.source
     if not from_database:
-        load_apart([source], db_path)
+        load_apart([source], db_path, serving_tables=request.serving_tables)
     db = dbmod.open_readonly(db_path)
     try:
         log_id = _only_log(db)

@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus, unquote
 import yaml
 from datasette import hookimpl
 
-from tldb import __version__
+from tldb import __version__, serve_access
 from tldb import db as dbmod
 from tldb.errors import InputError, TldbError
 from tldb.module_api import ReportConfig
@@ -43,6 +43,8 @@ EXAMPLE_SQL = "select compile_id, status, cache_status, duration_s from compiles
 HISTORY_SQL = "select id, label, started_at, compile_seconds, graph_breaks from runs"
 #: Name of the Datasette plugin made of this module's hooks, and of its metadata config.
 PLUGIN_NAME = "tldb_serve"
+#: Name of the plugin made of serve_access's hooks (token login off loopback).
+ACCESS_PLUGIN = "tldb_serve_access"
 
 
 def sql_url(database_url: str, sql: str = EXAMPLE_SQL) -> str:
@@ -160,6 +162,8 @@ def plan_serve(
     directly that has no report folder around it and holds one log. `loaded_ranks` maps the
     rank folders among the paths to their loaded ranks: served like an --all-ranks-html
     report (landing page, rank_N/), made on request too."""
+    from tldb.history import is_history
+
     plan = ServePlan()
     loaded = loaded or {}
     loaded_ranks = loaded_ranks or {}
@@ -296,13 +300,21 @@ def parse_settings(pairs) -> dict:
     return settings
 
 
-def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict | None = None):
-    """A Datasette instance over the plan: immutable databases, report mounts, the marker."""
+def make_datasette(
+    plan: ServePlan,
+    settings: dict | None = None,
+    metadata: dict | None = None,
+    token: str | None = None,
+):
+    """A Datasette instance over the plan: immutable databases, report mounts, the marker;
+    with a token, readable only by its holder (serve_access)."""
     from datasette.app import Datasette
     from datasette.database import Database
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
+    if token:
+        serve_access.protect(metadata)
     metadata.setdefault("plugins", {})[PLUGIN_NAME] = {
         "mounts": {name: str(folder) for name, folder in plan.mounts.items()},
         "on_demand": list(plan.on_demand),
@@ -311,6 +323,7 @@ def make_datasette(plan: ServePlan, settings: dict | None = None, metadata: dict
     ds = Datasette(
         [], metadata=metadata, settings={**DEFAULT_SETTINGS, **(settings or {})}, cors=False
     )
+    setattr(ds, serve_access.TOKEN_ATTRIBUTE, token)
     if "_memory" in ds.databases:  # added by Datasette when created without files
         ds.remove_database("_memory")
     for served in plan.databases:
@@ -325,6 +338,16 @@ def _register_plugin() -> None:
 
     if pm.get_plugin(PLUGIN_NAME) is None:
         pm.register(sys.modules[__name__], name=PLUGIN_NAME)
+    if pm.get_plugin(ACCESS_PLUGIN) is None:
+        pm.register(serve_access, name=ACCESS_PLUGIN)
+
+
+@hookimpl
+def prepare_connection(conn):
+    """Every connection Datasette opens gets tldb's per-query limits (serve_guard)."""
+    from tldb.serve_guard import guard_connection
+
+    guard_connection(conn)
 
 
 @hookimpl
@@ -340,9 +363,11 @@ def register_routes(datasette):
     return routes
 
 
-def _marker_view(datasette):
+async def _marker_view(datasette, request):
     from datasette.utils.asgi import Response
 
+    if not await serve_access.allowed(datasette, request):
+        return Response.text("403: forbidden", status=403)
     return Response.json(datasette.plugin_config(PLUGIN_NAME)["marker"])
 
 
@@ -354,6 +379,8 @@ async def _report_view(datasette, request, send):
     """A file of a mounted report; a folder answers with its index.html, never a listing."""
     from datasette.utils.asgi import Response, asgi_send_file
 
+    if not await serve_access.allowed(datasette, request):
+        return Response.text("403: forbidden", status=403)
     mount = request.url_vars["mount"]
     relative = unquote(request.url_vars.get("path") or "")
     if not relative:
@@ -457,12 +484,16 @@ def run(
     settings: dict,
     open_browser: bool,
     sock: socket.socket | None = None,
+    public: bool = False,
 ) -> None:
     """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. `sock`: a socket
-    already listening on `host` (bind_first_free), else `port` is bound here."""
+    already listening on `host` (bind_first_free), else `port` is bound here. Off loopback,
+    warn, and require a generated token unless `public`."""
     import uvicorn
 
-    ds = make_datasette(plan, settings)
+    exposed = not serve_access.is_loopback(host)
+    token = serve_access.new_token() if exposed and not public else None
+    ds = make_datasette(plan, settings, token=token)
     try:
         sock = sock or _bind(host, port)
     except TldbError:
@@ -477,6 +508,18 @@ def run(
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
+    if exposed:
+        print(serve_access.exposure_warning(host), file=sys.stderr, flush=True)
+    if token:
+        print(f"Access token: {token}", flush=True)
+        print(f"  browser: {base}{serve_access.LOGIN_PATH}?token={token}", flush=True)
+        print(f"  scripts: Authorization: Bearer {token}", flush=True)
+    elif exposed:
+        print(
+            "Warning: --public: no token; anyone who reaches the port reads everything.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(banner(plan, base), flush=True)
     if open_browser:
         import webbrowser

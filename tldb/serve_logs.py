@@ -73,7 +73,7 @@ def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[P
             print(f"{given}: reusing {db_path}", file=sys.stderr)
         else:
             print(f"{given}: loading into {db_path}", file=sys.stderr)
-            load_apart([log], db_path, meanwhile=_warm_imports)
+            load_apart([log], db_path, meanwhile=_warm_imports, serving_tables=True)
         db = dbmod.open_readonly(db_path)
         try:
             ids = [r[0] for r in db.conn.execute("SELECT id FROM logs")]

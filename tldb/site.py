@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tldb.errors import OutputExistsError, TldbError
+from tldb.outlock import lock_folder, unlock
 from tldb.paths import confined, safe_relpath
 
 
@@ -21,7 +22,8 @@ def prepare_output(
     `keep` names paths inside the folder to preserve (a database being re-rendered, rank
     folders being reused). The old content is moved aside at once (renames) and deleted by a
     background process while the new report is written: deleting thousands of files is slow
-    I/O. Returns the function that waits for that deletion; call it before exiting.
+    I/O. The folder is locked against other tldb runs (outlock.py) until the returned function
+    is called: it waits for that deletion and releases the lock; call it before exiting.
     """
     if out_dir.exists() or out_dir.is_symlink():
         if not overwrite:
@@ -30,22 +32,43 @@ def prepare_output(
             )
         if not out_dir.is_dir() or out_dir.is_symlink():
             raise TldbError(f"{out_dir} exists and is not a folder; refusing to replace it")
-        trash = out_dir / f".tldb-replaced-{os.getpid()}"
-        kept = [keep] if isinstance(keep, Path) else list(keep or ())
-        kept = [path.resolve() for path in kept]
-        children = [
-            child
-            for child in out_dir.iterdir()
-            # What is kept stays, and so does a folder holding it.
-            if not any(path.is_relative_to(child.resolve()) for path in kept)
-        ]
-        if children:
-            trash.mkdir()
-            for child in children:
-                os.rename(child, trash / child.name)
-            return _remove_in_background(trash)
+        lock = lock_folder(out_dir)
+        try:
+            gone = _empty(out_dir, keep)
+        except BaseException:
+            unlock(lock)
+            raise
+        return lambda: _release(gone, lock)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _nothing
+    lock = lock_folder(out_dir)
+    return lambda: unlock(lock)
+
+
+def _release(gone: Callable[[], None], lock: int | None) -> None:
+    try:
+        gone()
+    finally:
+        unlock(lock)
+
+
+def _empty(out_dir: Path, keep: Path | Iterable[Path] | None) -> Callable[[], None]:
+    """Move out_dir's content aside, but what `keep` names; the function waiting for its
+    deletion."""
+    trash = out_dir / f".tldb-replaced-{os.getpid()}"
+    kept = [keep] if isinstance(keep, Path) else list(keep or ())
+    kept = [path.resolve() for path in kept]
+    children = [
+        child
+        for child in out_dir.iterdir()
+        # What is kept stays, and so does a folder holding it.
+        if not any(path.is_relative_to(child.resolve()) for path in kept)
+    ]
+    if not children:
+        return _nothing
+    trash.mkdir()
+    for child in children:
+        os.rename(child, trash / child.name)
+    return _remove_in_background(trash)
 
 
 def _nothing() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 import sqlite_utils
@@ -162,10 +163,12 @@ class StackTrie:
     def _render(self, node: _Node, strings, status, out: list[str]) -> None:
         branching = len(node.children) > 1
         for frame, child in node.children.items():
+            # A label is `[0/0]` from a log, but any text from a database made elsewhere.
             marks = "".join(
                 "(unknown) "
                 if t is None
-                else f"<a href='#{t}' class='{status(t) if status else 'status-missing'}'>{t}</a> "
+                else f"<a href='#{escape(t)}' class='{escape(status(t)) if status else 'status-missing'}'>"
+                f"{escape(t)}</a> "
                 for t in child.terminals
             )
             text = frame_html(frame, strings)

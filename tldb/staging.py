@@ -1,0 +1,73 @@
+"""--overwrite without losing the old report: the new one is built beside it, then swapped in.
+
+`tldb report LOG -o OUT --overwrite` over an existing report writes into a hidden sibling
+(`.OUT.tldb-new-PID`) and exchanges the two folders only when the new report is complete
+(`renameat2(RENAME_EXCHANGE)` where Linux offers it: atomic; else two renames a moment
+apart). A run that fails (a full disk, bad input) or is killed leaves OUT as it was; the
+sibling is removed on failure, or by the next run's cleanup of stale siblings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+from pathlib import Path
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def can_stage(out_dir: Path) -> bool:
+    """Whether a sibling can be made and swapped with out_dir: not a mount point (a rename
+    cannot move it) and its parent writable. Elsewhere the old in-place replacement is used."""
+    return not os.path.ismount(out_dir) and os.access(out_dir.resolve().parent, os.W_OK)
+
+
+def stage_for(out_dir: Path) -> Path:
+    """A fresh, empty staging folder beside out_dir; stale ones of dead runs are removed."""
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tldb-new-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    stage = out_dir.parent / f".{out_dir.name}.tldb-new-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    return stage
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exchange(stage: Path, out_dir: Path) -> None:
+    """Put stage's content at out_dir and out_dir's old content at stage."""
+    if _renameat2_exchange(stage, out_dir):
+        return
+    old = out_dir.parent / f".{out_dir.name}.tldb-old-{os.getpid()}"
+    os.rename(out_dir, old)
+    os.rename(stage, out_dir)
+    os.rename(old, stage)
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def discard(stage: Path) -> None:
+    """Remove a staging folder (after a failure, or the old report after the exchange)."""
+    with contextlib.suppress(OSError):
+        shutil.rmtree(stage)
