@@ -122,7 +122,8 @@ def world(tmp_path_factory):
     """(the hostile databases, their hashes, a folder no command may write to)."""
     root = tmp_path_factory.mktemp("hostile_dbs")
     base = root / "base.db"
-    build_database([data_path("torch213/dynamo.log")], base)
+    # Loaded for serving (analysis views held as tables), as a database a server shows.
+    build_database([data_path("torch213/dynamo.log")], base, serving_tables=True)
     outside = root / "outside"
     outside.mkdir()
     (root / "cases").mkdir()

@@ -197,6 +197,9 @@ class ModuleContext:
     directory: Mapping[str, list[DirectoryEntry]] = field(default_factory=dict)
     #: (part, parts) of a module with `shards`: render only the files of this part.
     shard: tuple[int, int] = (0, 1)
+    #: Multi-rank mode: where each rank's own database is, when the core knows (else the
+    #: combined database's `rank_database` meta rows say); see rank_database.
+    rank_databases: Mapping[int, Path] = field(default_factory=dict)
 
     def sql(self, name: str) -> str:
         """The text of `name.sql` from the module's folder."""
@@ -256,14 +259,19 @@ class ModuleContext:
         from tldb import db as dbmod
         from tldb.errors import TldbError
 
-        row = self.db.conn.execute(
-            "SELECT value FROM meta WHERE rank = ? AND key = 'rank_database'", [int(rank)]
-        ).fetchone()
-        files = [f for _, name, f in self.db.conn.execute("PRAGMA database_list") if name == "main"]
-        if row is None or not files or not files[0]:
-            return None
+        path = self.rank_databases.get(int(rank))
+        if path is None:
+            row = self.db.conn.execute(
+                "SELECT value FROM meta WHERE rank = ? AND key = 'rank_database'", [int(rank)]
+            ).fetchone()
+            files = [
+                f for _, name, f in self.db.conn.execute("PRAGMA database_list") if name == "main"
+            ]
+            if row is None or not files or not files[0]:
+                return None
+            path = Path(files[0]).parent / row[0]
         try:
-            return dbmod.open_readonly(Path(files[0]).parent / row[0])
+            return dbmod.open_readonly(path)
         except (TldbError, OSError):
             return None
 

@@ -109,9 +109,15 @@ def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int,
 
 
 def render_landing(
-    combined: Path, out_dir: Path, config: ReportConfig, registry: ModuleRegistry, modules
+    combined: Path,
+    out_dir: Path,
+    config: ReportConfig,
+    registry: ModuleRegistry,
+    modules,
+    rank_databases: dict[int, Path] | None = None,
 ) -> Site:
-    """Run the multi-rank modules over the combined database, writing into OUT."""
+    """Run the multi-rank modules over the combined database, writing into OUT;
+    `rank_databases` says where each rank's own database is (ModuleContext.rank_database)."""
     site = Site(out_dir)
     db = dbmod.open_readonly(combined)
     try:
@@ -122,6 +128,7 @@ def render_landing(
             manifest=Manifest(()),
             log_id=0,
             module_dir=Path(),
+            rank_databases=rank_databases or {},
         )
         registry.render_all(modules, ctx, site, {})
     finally:
@@ -302,7 +309,7 @@ def _multi_rank(
             where=f"rank {log.rank}",
         )
     landing_modules = registry.for_mode(MULTI_RANK_MODE, request.modules)
-    render_landing(combined, out_dir, config, registry, landing_modules)
+    render_landing(combined, out_dir, config, registry, landing_modules, dbs)
     resume.unmark(out_dir)
     clock.done("cross-rank")
     for name, label in (

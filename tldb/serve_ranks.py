@@ -80,8 +80,9 @@ def load_rank_folder(folder: Path, config: ReportConfig, verbose: bool) -> Loade
 
 
 def render_rank_pages(out: Path, loaded: LoadedRanks, config: ReportConfig, jobs: int) -> None:
-    """The landing page and cross-rank files, then every rank's cached pages, laid out as in
-    the static report. The landing page names the combined database when it lies inside the
+    """Every rank's cached pages, then the landing page and cross-rank files (chromium events
+    from the ranks' databases: their own chromium_events.json is made on request), laid out
+    as in the static report. The landing page names the combined database when it lies inside the
     report (ranks.db), so it is linked there (copied if it cannot be)."""
     from tldb.multirank import COMBINED_DB, render_landing
     from tldb.registry import ModuleRegistry
@@ -91,10 +92,11 @@ def render_rank_pages(out: Path, loaded: LoadedRanks, config: ReportConfig, jobs
         os.link(loaded.combined, inside)
     except OSError:
         shutil.copyfile(loaded.combined, inside)
-    registry = ModuleRegistry.discover()
-    render_landing(inside, out, config, registry, registry.for_mode(MULTI_RANK_MODE))
     for rank, db_path in sorted(loaded.dbs.items()):
         render_cached(db_path, out / f"rank_{rank}", config, jobs, loaded.inherited[rank])
+    registry = ModuleRegistry.discover()
+    landing_modules = registry.for_mode(MULTI_RANK_MODE)
+    render_landing(inside, out, config, registry, landing_modules, dict(loaded.dbs))
 
 
 class RankReports(ServedReport):
