@@ -51,6 +51,10 @@ def cli() -> None:
     """
 
 
+#: File names `tldb serve` takes as databases even when their content is not SQLite.
+DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
 def _latest_file(folder: Path) -> Path:
     files = [p for p in folder.iterdir() if p.is_file()]
     if not files:
@@ -380,7 +384,13 @@ def serve(
     from tldb.serve_logs import load_logs
     from tldb.serve_ranks import is_rank_folder, load_rank_folder
 
-    logs = [p for p in paths if p.is_file() and not dbmod.is_database(p)]
+    # A file is served as a log unless it is a database: SQLite content, or a name that says
+    # database (a damaged or foreign .db is then refused in one line, not loaded as a log).
+    logs = [
+        p
+        for p in paths
+        if p.is_file() and not dbmod.is_database(p) and p.suffix.lower() not in DATABASE_SUFFIXES
+    ]
     if db_path is not None and not logs:
         raise InputError("--db goes with a LOG to load")
     config = ReportConfig(
