@@ -119,6 +119,8 @@ def main() -> int:
 
     oracle = None if args.no_tlparse else tlparse_parity.oracle_command()
     sources = source_logs(args.source)
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="tldb-ranks-", dir=args.work))
     rows = []
     try:
