@@ -213,7 +213,7 @@ def plan_serve(
                 add(db_path, _database_name(db_path, path), mount)
         elif path.is_file():
             _check(path)
-            if (path.parent / "index.html").is_file() or _log_count(path) != 1:
+            if is_history(path) or (path.parent / "index.html").is_file() or _log_count(path) != 1:
                 add(path, _slug(path.stem), None)
             else:
                 add_on_demand(path, _slug(path.stem))
