@@ -51,6 +51,15 @@ def cli() -> None:
     """
 
 
+#: `--serving-tables` of `tldb report` and `tldb load` (loader.build_database says why).
+SERVING_TABLES = click.option(
+    "--serving-tables",
+    is_flag=True,
+    help="Hold the slow views (compiles, metrics, guards, chromium_spans, ...) as tables in the "
+    "database: for a database `tldb serve` will show to many users (about 40% more load time "
+    "and a database 2.5x larger on a 400 MB log).",
+)
+
 #: File names `tldb serve` takes as databases even when their content is not SQLite.
 DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -148,13 +157,7 @@ def _latest_file(folder: Path) -> Path:
     "OUT/rank_N and stop, for one task of a batch array; a last run without it reuses them "
     "and writes the landing page.",
 )
-@click.option(
-    "--serving-tables",
-    is_flag=True,
-    help="Hold the slow views (compiles, metrics, guards, chromium_spans, ...) as tables in the "
-    "database: for a database `tldb serve` will show to many users (about 40% more load time "
-    "and a database 2.5x larger on a 400 MB log).",
-)
+@SERVING_TABLES
 def report(
     path: Path,
     out_dir: Path,
@@ -239,13 +242,7 @@ def report(
     help="Database file to (re)build.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print each unknown field occurrence.")
-@click.option(
-    "--serving-tables",
-    is_flag=True,
-    help="Hold the slow views (compiles, metrics, guards, chromium_spans, ...) as tables in the "
-    "database: for a database `tldb serve` will show to many users (about 40% more load time "
-    "and a database 2.5x larger on a 400 MB log).",
-)
+@SERVING_TABLES
 def load(logs: tuple[Path, ...], db_path: Path, verbose: bool, serving_tables: bool) -> None:
     """Parse LOGS into a new SQLite database at --db (replacing it, atomically).
 

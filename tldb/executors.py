@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tldb.errors import InputError, TldbError
-from tldb.parallel import can_fork
+from tldb.parallel import can_fork, heaviest_first
 
 #: Seconds to wait for a Dask scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT = 10
@@ -106,7 +106,7 @@ def run_steps(
 ) -> list:
     """Results of every step, in step order. Steps are submitted costliest first; a failed
     step is submitted again up to `retries` times; `on_done(count)` hears each completion."""
-    order = sorted(range(len(steps)), key=lambda i: -steps[i].cost)
+    order = heaviest_first([step.cost for step in steps])
     attempts = [0] * len(steps)
     results: list = [None] * len(steps)
     pending: dict[Future, int] = {}
