@@ -576,3 +576,19 @@ def test_report_does_not_depend_on_worker_count(tmp_path):
         )
     assert len(trees[0]) > 30
     assert trees[0] == trees[1]
+
+
+def test_inherited_string_tables_follow_the_listing_and_equal_ones_are_shared():
+    """tlparse's string table leaks from the ranks listed before a rank; the parent keeps one
+    dict per distinct inherited table (not one per rank) and drops the ranks' own tables."""
+    from tldb.multirank import inherited_strings
+    from tldb.rankfiles import RankFolder, RankLog
+
+    own = {0: [[1, "a.py"]], 1: [[2, "b.py"]], 2: [[1, "a.py"]], 3: [[2, "b.py"]]}
+    records = {rank: {"summary": {"strings": strings}} for rank, strings in own.items()}
+    listing = (0, 1, 2, 3)
+    folder = RankFolder(tuple(RankLog(r, Path(f"r{r}.log")) for r in listing), listing, False)
+    inherited = inherited_strings(folder, records)
+    assert inherited == {0: {}, 1: {1: "a.py"}, 2: {2: "b.py"}, 3: {1: "a.py"}}
+    assert inherited[1] is inherited[3]
+    assert all("strings" not in record["summary"] for record in records.values())

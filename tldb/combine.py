@@ -144,6 +144,15 @@ def shipped_views() -> dict[str, str]:
         conn.close()
 
 
+#: Page cache of the combining connection, in KiB. SQLite's sorter (CREATE INDEX, ORDER BY,
+#: window partitions) may hold as much again before it spills to temporary files, so this
+#: bounds the combining process's memory whatever the number of ranks. Measured on 1,024
+#: ranks: with 32 MiB the indexes took the process from 58 to 91 MB and the whole combine
+#: peaked at 107 MB (70 MB at 64 ranks); with 4 MiB it stays near 40 MB and is no slower
+#: (rows are appended in order, so few pages are read twice).
+CACHE_KIB = 4096
+
+
 def _check_source(path: Path) -> None:
     dbmod.open_readonly(path).conn.close()  # raises a clear error for foreign or partial files
 
@@ -165,7 +174,7 @@ def combine(sources: list[tuple[int, Path]], target: Path) -> CombineResult:
     try:
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA cache_size = -32768")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         known: dict[str, _Table] = {}
         extras: dict[str, str] = {}  # index and view SQL of the rank databases, by name
         for rank, path in sorted(sources):

@@ -98,12 +98,19 @@ def load_ranks(
 
 def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int, dict[int, str]]:
     """What tlparse's shared string table holds for each rank beyond the rank's own entries:
-    the entries of the ranks listed before it in the folder, later ones overwriting."""
+    the entries of the ranks listed before it in the folder, later ones overwriting.
+
+    Each rank's own table leaves its record once read, and ranks whose inherited tables are
+    equal share one dict: the parent process holds these for every rank until the renders
+    end, and at a thousand ranks a table each was the main part of its memory growing with
+    the number of ranks (ranks of one job mostly intern the same files, so few tables differ)."""
     table: dict[int, str] = {}
     inherited: dict[int, dict[int, str]] = {}
+    shared: dict[tuple, dict[int, str]] = {}
     for rank in folder.listing:
-        own = dict(records[rank]["summary"]["strings"])
-        inherited[rank] = {idx: value for idx, value in table.items() if idx not in own}
+        own = dict(records[rank]["summary"].pop("strings", ()))
+        entries = {idx: value for idx, value in table.items() if idx not in own}
+        inherited[rank] = shared.setdefault(tuple(sorted(entries.items())), entries)
         table.update(own)
     return inherited
 
