@@ -583,9 +583,13 @@ def test_inherited_string_tables_follow_the_listing_and_equal_ones_are_shared():
     dict per distinct inherited table (not one per rank) and drops the ranks' own tables."""
     from tldb.multirank import inherited_strings
     from tldb.rankfiles import RankFolder, RankLog
+    from tldb.rankstep import for_driver
 
     own = {0: [[1, "a.py"]], 1: [[2, "b.py"]], 2: [[1, "a.py"]], 3: [[2, "b.py"]]}
-    records = {rank: {"summary": {"strings": strings}} for rank, strings in own.items()}
+    records = {
+        rank: for_driver({"key": {}, "summary": {"strings": strings}, "render": None})
+        for rank, strings in own.items()
+    }
     listing = (0, 1, 2, 3)
     folder = RankFolder(tuple(RankLog(r, Path(f"r{r}.log")) for r in listing), listing, False)
     inherited = inherited_strings(folder, records)

@@ -25,6 +25,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from tldb import db as dbmod
 from tldb import rankstep, resume
 from tldb.combine import combine
@@ -57,12 +59,13 @@ class MultiRankResult:
 
 
 def current_records(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> dict[int, dict]:
-    """The step records of the ranks already loaded in OUT for this run (rankstep), by rank."""
+    """The step records of the ranks already loaded in OUT for this run (rankstep), by rank,
+    as the driver keeps them (rankstep.for_driver)."""
     records = {}
     for log in folder.logs:
         record = rankstep.current_record(out_dir / f"rank_{log.rank}", keys[log.rank])
         if record is not None:
-            records[log.rank] = record
+            records[log.rank] = rankstep.for_driver(record)
     return records
 
 
@@ -108,7 +111,7 @@ def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int,
     inherited: dict[int, dict[int, str]] = {}
     shared: dict[tuple, dict[int, str]] = {}
     for rank in folder.listing:
-        own = dict(records[rank]["summary"].pop("strings", ()))
+        own = dict(orjson.loads(records[rank]["summary"].pop("strings", b"[]")))
         entries = {idx: value for idx, value in table.items() if idx not in own}
         inherited[rank] = shared.setdefault(tuple(sorted(entries.items())), entries)
         table.update(own)
