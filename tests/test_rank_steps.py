@@ -304,3 +304,52 @@ def test_combined_database_holds_heavy_views_as_tables_with_the_same_rows(refere
                 )
             assert got.fetchone()[0] == want, (name, rank)
     assert combined.execute("SELECT count(*) FROM chromium_spans").fetchone()[0] > 0
+
+
+def test_steps_are_submitted_a_window_at_a_time_heaviest_first_results_in_order():
+    """run_steps keeps at most window(executor) steps submitted (the driver's memory must not
+    grow with the number of ranks), starts the costliest first, retries a failure once and
+    returns results in step order; here on a real thread pool that counts what it holds."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tldb.executors import IN_FLIGHT, Step, run_steps, window
+
+    class Counting(ThreadPoolExecutor):
+        def __init__(self) -> None:
+            super().__init__(max_workers=2)
+            self.lock = threading.Lock()
+            self.held = self.most = 0
+            self.started: list[int] = []
+
+        def submit(self, fn, /, *args, **kwargs):
+            with self.lock:
+                self.held += 1
+                self.most = max(self.most, self.held)
+                self.started.append(args[0])
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(self._release)
+            return future
+
+        def _release(self, _future) -> None:
+            with self.lock:
+                self.held -= 1
+
+    flaky = {7}
+
+    def work(i: int) -> int:
+        if i in flaky:
+            flaky.discard(i)
+            raise OSError("worker lost")
+        return i * i
+
+    count = 3 * IN_FLIGHT + 5
+    steps = [Step(f"step {i}", work, (i,), cost=i % 10) for i in range(count)]
+    with Counting() as executor:
+        assert window(executor) == IN_FLIGHT
+        results = run_steps(executor, steps)
+    assert results == [i * i for i in range(count)]
+    assert executor.most <= IN_FLIGHT
+    heaviest = sorted((step.cost for step in steps), reverse=True)[:IN_FLIGHT]
+    assert sorted((i % 10 for i in executor.started[:IN_FLIGHT]), reverse=True) == heaviest
+    assert executor.started.count(7) == 2

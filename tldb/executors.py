@@ -83,7 +83,12 @@ def _dask_executor(address: str) -> Iterator[Executor]:
     try:
         # pure=False: a step submitted again (a retry) must run again, not return the same
         # failed result from the cluster's cache of task keys.
-        yield client.get_executor(pure=False)
+        executor = client.get_executor(pure=False)
+        _CLUSTER_THREADS[id(executor)] = sum(client.nthreads().values())
+        try:
+            yield executor
+        finally:
+            _CLUSTER_THREADS.pop(id(executor), None)
     finally:
         client.close()
 
@@ -98,26 +103,51 @@ class Step:
     cost: float = 0
 
 
+#: Steps submitted and not finished, at most, unless the executor's workers need more (a
+#: Dask cluster's: see window). A future and its queued call cost about 3 KB of the driving
+#: process's memory, which it keeps: all 1,024 ranks' steps submitted at once made the driver
+#: grow with the number of ranks.
+IN_FLIGHT = 64
+
+
+def window(executor: Executor) -> int:
+    """How many steps to keep submitted: IN_FLIGHT, or twice the worker threads of a larger
+    Dask cluster (so none of them waits for work)."""
+    return max(IN_FLIGHT, 2 * _CLUSTER_THREADS.get(id(executor), 0))
+
+
+#: Worker threads of the Dask cluster behind an executor of _dask_executor, by id(executor).
+_CLUSTER_THREADS: dict[int, int] = {}
+
+
 def run_steps(
     executor: Executor,
     steps: Sequence[Step],
     on_done: Callable[[int], None] | None = None,
     retries: int = 1,
 ) -> list:
-    """Results of every step, in step order. Steps are submitted costliest first; a failed
-    step is submitted again up to `retries` times; `on_done(count)` hears each completion."""
-    order = heaviest_first([step.cost for step in steps])
+    """Results of every step, in step order. Steps are submitted costliest first, at most
+    window(executor) at a time; a failed step is submitted again up to `retries` times;
+    `on_done(count)` hears each completion."""
+    order = iter(heaviest_first([step.cost for step in steps]))
     attempts = [0] * len(steps)
     results: list = [None] * len(steps)
     pending: dict[Future, int] = {}
+    limit = window(executor)
 
     def submit(i: int) -> None:
         step = steps[i]
         attempts[i] += 1
         pending[executor.submit(step.function, *step.args)] = i
 
-    for i in order:
-        submit(i)
+    def fill() -> None:
+        while len(pending) < limit:
+            i = next(order, None)
+            if i is None:
+                return
+            submit(i)
+
+    fill()
     done_count = 0
     try:
         while pending:
@@ -134,6 +164,7 @@ def run_steps(
                     submit(i)
                 else:
                     raise StepFailed(f"{steps[i].label} failed: {_one_line(error)}") from error
+            fill()
     finally:
         for future in pending:
             future.cancel()
