@@ -508,6 +508,7 @@ def run(
         plan.close()
         raise InputError("--workers: a report made on request is served by one process")
     count = workers or workers_mod.default_workers(cpu_count(), bool(plan.on_demand))
+    count = count if workers_mod.can_fork() else 1
     try:
         sock = sock or _bind(host, port)
     except TldbError:

@@ -31,6 +31,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -39,6 +40,9 @@ MAX_DEFAULT_WORKERS = 4
 #: Seconds a worker is given to stop after SIGTERM before SIGKILL.
 STOP_GRACE_S = 10.0
 _PR_SET_PDEATHSIG = 1
+#: Whether SO_REUSEPORT spreads connections over the sockets (Linux; on BSD and macOS the last
+#: socket bound gets them all, so workers share the one socket there).
+_SPREADS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def default_workers(cores: int, has_on_demand: bool) -> int:
@@ -55,7 +59,7 @@ def listen_shared(family: int, address: tuple) -> socket.socket:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(address)
         address = probe.getsockname()  # the port chosen for port 0
-        if not hasattr(socket, "SO_REUSEPORT"):
+        if not _SPREADS:
             probe.listen(128)
             probe.set_inheritable(True)
             return probe
@@ -84,7 +88,7 @@ def own_socket(shared: socket.socket) -> socket.socket:
     """In a worker: a socket of its own on the shared socket's address, the inherited one
     closed; the shared one where the port cannot be joined (no SO_REUSEPORT on it)."""
     try:
-        if not shared.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+        if not _SPREADS or not shared.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
             return shared
         own = _listen(shared.family, shared.getsockname())
     except (OSError, AttributeError):
@@ -101,9 +105,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def can_fork() -> bool:
+    """Whether workers can be forked: not where other threads run (a fork copies their locks,
+    held or not), nor where there is no fork."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def fork_workers(count: int, serve: Callable[[], None]) -> list[int]:
     """Fork count workers that each run serve() and exit; returns their pids. The caller
-    serves too, and calls stop_workers when it stops."""
+    serves too, and calls stop_workers when it stops. None where can_fork() says no: the
+    caller then serves alone."""
+    if count < 1 or not can_fork():
+        return []
     parent = os.getpid()
     pids = []
     for _ in range(count):
