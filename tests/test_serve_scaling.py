@@ -8,6 +8,7 @@ the counts and the cache (through the same make_datasette as `tldb serve`), and 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import socket
 import sqlite3
@@ -19,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import data_path, run_tldb
+from datasette import hookimpl
+from datasette.plugins import pm
 from live_server import serve
 
 from tldb import serve_cache, serve_counts
@@ -162,6 +165,51 @@ async def test_a_response_that_sets_a_cookie_and_the_report_mounts_pass_through(
             assert (await http.get("/login")).headers[HEADER] == "miss"
             assert HEADER not in (await http.get("/report/index.html")).headers
     assert behind.calls == 4
+
+
+class _SlowFunction:
+    """A Datasette plugin giving every connection slow(x): x, after 2 ms (no SQLite step runs
+    meanwhile, so only the time limit's next check stops the query: deterministic)."""
+
+    __name__ = "tldb_test_slow"  # Datasette lists plugins by module name
+
+    @hookimpl
+    def prepare_connection(self, conn):
+        conn.create_function("slow", 1, lambda x: time.sleep(0.002) or x)
+
+
+@pytest.fixture
+def slow_db(db_path, tmp_path) -> Path:
+    """A copy of the database with a view over a slow function, as a user could add one."""
+    copy = tmp_path / "slow" / "slowdb.db"
+    copy.parent.mkdir()
+    shutil.copy(db_path, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("CREATE VIEW slow_kinds AS SELECT id, slow(kind) AS kind FROM envelopes")
+    conn.close()
+    plugin = _SlowFunction()
+    pm.register(plugin, name="tldb-test-slow")
+    yield copy
+    pm.unregister(plugin)
+
+
+@pytest.mark.asyncio
+async def test_a_page_whose_facet_hit_the_time_limit_is_not_kept(slow_db, tmp_path):
+    # 241 rows x 2 ms: the facet needs about 0.5 s, the page's own 5 rows 10 ms
+    ds = make_datasette(plan_serve([slow_db]), {"facet_time_limit_ms": 100})
+    behind = Counting(ds.app())
+    (tmp_path / "cache").mkdir()
+    cache = ResponseCache(behind, FolderStore(tmp_path / "cache"))
+    async with _client(cache) as http:
+        for _ in range(2):
+            page = await http.get("/slowdb/slow_kinds?_facet=kind&_size=5")
+            assert page.status_code == 200
+            assert "These facets timed out: kind" in page.text
+            assert page.headers[HEADER] == "miss"
+        assert behind.calls == 2
+        # the same page without the facet is whole, and kept
+        answers = [await http.get("/slowdb/slow_kinds?_size=5") for _ in range(2)]
+        assert [a.headers[HEADER] for a in answers] == ["miss", "hit"]
 
 
 @pytest.mark.asyncio

@@ -32,7 +32,7 @@ from tldb.module_api import ReportConfig
 from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
 from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
-from tldb.serve_cache import MAX_TOTAL_BYTES, FolderStore, ResponseCache
+from tldb.serve_cache import MAX_TOTAL_BYTES, FolderStore, ResponseCache, TrackedDatabase
 from tldb.serve_counts import start_priming
 from tldb.serve_ranks import LoadedRanks, RankReports
 
@@ -314,7 +314,6 @@ def make_datasette(
     """A Datasette instance over the plan: immutable databases, report mounts, the marker;
     with a token, readable only by its holder (serve_access)."""
     from datasette.app import Datasette
-    from datasette.database import Database
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
@@ -332,7 +331,8 @@ def make_datasette(
     if "_memory" in ds.databases:  # added by Datasette when created without files
         ds.remove_database("_memory")
     for served in plan.databases:
-        ds.add_database(Database(ds, path=str(served.path), is_mutable=False), name=served.name)
+        database = TrackedDatabase(ds, path=str(served.path), is_mutable=False)
+        ds.add_database(database, name=served.name)
     setattr(ds, ON_DEMAND_ATTRIBUTE, dict(plan.on_demand))
     return ds
 

@@ -23,7 +23,11 @@ and across processes ("single flight"). A claim whose process is gone is ignored
 What is never cached: anything but a GET answered 200, a response that sets a cookie (the login
 page, CSRF tokens), Datasette's own /-/ pages (some report the server's live state), the report
 mounts (files sent from disk, cheap already, and the on-demand reports have their own cache),
-`_trace` debugging, and responses larger than MAX_ENTRY_BYTES.
+`_trace` debugging, responses larger than MAX_ENTRY_BYTES, and pages during whose rendering
+a query hit a time limit. Datasette's limits are wall time: on a busy server a facet or a row
+count gives up and the page is answered without it (facets_timed_out, no count), a partial
+page that must not be kept in place of a whole one. The served databases are TrackedDatabase
+objects, which note each such interruption for the request being rendered.
 
 Responses carry `x-tldb-cache: hit` or `miss` so that tests and benchmarks can tell.
 """
@@ -38,7 +42,10 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from contextvars import ContextVar
 from pathlib import Path
+
+from datasette.database import Database, QueryInterrupted
 
 #: Largest response kept (bytes of body).
 MAX_ENTRY_BYTES = 4 << 20
@@ -51,6 +58,10 @@ POLL_S = 0.02
 #: A claim older than this is ignored even if its process lives (seconds; renders are bounded
 #: by Datasette's time limits, a few times 5 s at most).
 STALE_CLAIM_S = 120.0
+
+#: The request being rendered notes here that one of its queries was stopped by a time limit
+#: (a list shared with the tasks Datasette starts for facets, which copy the context).
+_interrupted: ContextVar[list[bool] | None] = ContextVar("tldb_interrupted", default=None)
 
 Key = tuple[bytes, bytes, bytes, bytes, bytes]
 
@@ -75,6 +86,19 @@ class Entry:
         meta = json.loads(head)
         headers = [(bytes.fromhex(k), bytes.fromhex(v)) for k, v in meta["headers"]]
         return cls(meta["status"], headers, body)
+
+
+class TrackedDatabase(Database):
+    """Datasette's Database, noting every query stopped by a time limit (see _interrupted)."""
+
+    async def execute(self, *args, **kwargs):
+        try:
+            return await super().execute(*args, **kwargs)
+        except QueryInterrupted:
+            interrupted = _interrupted.get()
+            if interrupted is not None:
+                interrupted.append(True)
+            raise
 
 
 class FolderStore:
@@ -253,8 +277,13 @@ class ResponseCache:
                     state["body"].append(body)
             await send(message)
 
-        await self.app(scope, receive, capture)
-        if state["keep"] and state["status"] == 200:
+        interrupted: list[bool] = []
+        token = _interrupted.set(interrupted)
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            _interrupted.reset(token)
+        if state["keep"] and state["status"] == 200 and not interrupted:
             self.store.put(name, Entry(200, state["headers"], b"".join(state["body"])))
 
 
