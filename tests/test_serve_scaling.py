@@ -194,20 +194,29 @@ def slow_db(db_path, tmp_path) -> Path:
 
 
 @pytest.mark.asyncio
-async def test_a_page_whose_facet_hit_the_time_limit_is_not_kept(slow_db, tmp_path):
+async def test_a_page_whose_facet_hit_the_time_limit_is_kept_only_a_while(
+    slow_db, tmp_path, monkeypatch
+):
     # 241 rows x 2 ms: the facet needs about 0.5 s, the page's own 5 rows 10 ms
     ds = make_datasette(plan_serve([slow_db]), {"facet_time_limit_ms": 100})
     behind = Counting(ds.app())
-    (tmp_path / "cache").mkdir()
-    cache = ResponseCache(behind, FolderStore(tmp_path / "cache"))
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    cache = ResponseCache(behind, FolderStore(folder))
+    url = "/slowdb/slow_kinds?_facet=kind&_size=5"
     async with _client(cache) as http:
+        monkeypatch.setattr(serve_cache, "PARTIAL_TTL_S", -1.0)  # due again at once
         for _ in range(2):
-            page = await http.get("/slowdb/slow_kinds?_facet=kind&_size=5")
+            page = await http.get(url)
             assert page.status_code == 200
             assert "These facets timed out: kind" in page.text
             assert page.headers[HEADER] == "miss"
-        assert behind.calls == 2
-        # the same page without the facet is whole, and kept
+        (kept,) = [serve_cache.Entry.decode(f.read_bytes()) for f in folder.iterdir()]
+        assert kept.expires is not None  # partial: kept for a while only
+        monkeypatch.setattr(serve_cache, "PARTIAL_TTL_S", 3600.0)
+        assert [(await http.get(url)).headers[HEADER] for _ in range(2)] == ["miss", "hit"]
+        assert behind.calls == 3
+        # the same page without the facet is whole, and kept for good
         answers = [await http.get("/slowdb/slow_kinds?_size=5") for _ in range(2)]
         assert [a.headers[HEADER] for a in answers] == ["miss", "hit"]
 
@@ -254,6 +263,33 @@ async def test_concurrent_requests_for_one_page_render_it_once(tmp_path):
     assert behind.calls == 1
     assert sorted(a.headers[HEADER] for a in answers) == ["hit"] * 4 + ["miss"]
     assert {a.content for a in answers} == {b"rendered"}
+
+
+class Failing(Slow):
+    """A page answered 500 (never kept), rendering long enough for renders to overlap."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls += 1
+        await self.release.wait()
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"failed"})
+
+
+@pytest.mark.asyncio
+async def test_concurrent_requests_for_a_page_that_cannot_be_kept_are_all_answered(tmp_path):
+    behind = Failing()
+    cache = ResponseCache(behind, FolderStore(tmp_path))
+    async with _client(cache) as http:
+        requests = [asyncio.create_task(http.get("/page")) for _ in range(5)]
+        while behind.calls == 0:
+            await asyncio.sleep(0.01)
+        behind.release.set()
+        answers = await asyncio.gather(*requests)
+        assert [a.status_code for a in answers] == [500] * 5
+        assert behind.calls == 5  # the first, then each waiting one on its own
+        assert not cache.pending
+        assert (await http.get("/page")).status_code == 500
 
 
 @pytest.mark.asyncio

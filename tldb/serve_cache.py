@@ -23,11 +23,13 @@ and across processes ("single flight"). A claim whose process is gone is ignored
 What is never cached: anything but a GET answered 200, a response that sets a cookie (the login
 page, CSRF tokens), Datasette's own /-/ pages (some report the server's live state), the report
 mounts (files sent from disk, cheap already, and the on-demand reports have their own cache),
-`_trace` debugging, responses larger than MAX_ENTRY_BYTES, and pages during whose rendering
-a query hit a time limit. Datasette's limits are wall time: on a busy server a facet or a row
-count gives up and the page is answered without it (facets_timed_out, no count), a partial
-page that must not be kept in place of a whole one. The served databases are TrackedDatabase
-objects, which note each such interruption for the request being rendered.
+`_trace` debugging and responses larger than MAX_ENTRY_BYTES. A page during whose rendering a
+query hit a time limit is kept only PARTIAL_TTL_S: Datasette's limits are wall time, so on a
+busy server a facet or a row count gives up and the page is answered without it
+(facets_timed_out, no count), a partial page that must not stay in place of a whole one; nor
+may it be rendered for every request while the server is busy, which would keep it busy.
+The served databases are TrackedDatabase objects, which note such interruptions for the
+request being rendered.
 
 Responses carry `x-tldb-cache: hit` or `miss` so that tests and benchmarks can tell.
 """
@@ -58,6 +60,9 @@ POLL_S = 0.02
 #: A claim older than this is ignored even if its process lives (seconds; renders are bounded
 #: by Datasette's time limits, a few times 5 s at most).
 STALE_CLAIM_S = 120.0
+#: How long a partial page (a query of it hit a time limit) is answered before it is rendered
+#: again (seconds).
+PARTIAL_TTL_S = 10.0
 
 #: The request being rendered notes here that one of its queries was stopped by a time limit
 #: (a list shared with the tasks Datasette starts for facets, which copy the context).
@@ -67,17 +72,25 @@ Key = tuple[bytes, bytes, bytes, bytes, bytes]
 
 
 class Entry:
-    """One cached response: status, headers (without the cache header) and body."""
+    """One cached response: status, headers (without the cache header) and body; a partial
+    page also has the time.time() after which it is rendered again."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "expires", "headers", "status")
 
-    def __init__(self, status: int, headers: list, body: bytes) -> None:
+    def __init__(
+        self, status: int, headers: list, body: bytes, expires: float | None = None
+    ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.expires = expires
 
     def encode(self) -> bytes:
-        head = {"status": self.status, "headers": [[k.hex(), v.hex()] for k, v in self.headers]}
+        head = {
+            "status": self.status,
+            "headers": [[k.hex(), v.hex()] for k, v in self.headers],
+            "expires": self.expires,
+        }
         return json.dumps(head).encode() + b"\n" + self.body
 
     @classmethod
@@ -85,7 +98,7 @@ class Entry:
         head, _, body = data.partition(b"\n")
         meta = json.loads(head)
         headers = [(bytes.fromhex(k), bytes.fromhex(v)) for k, v in meta["headers"]]
-        return cls(meta["status"], headers, body)
+        return cls(meta["status"], headers, body, meta.get("expires"))
 
 
 class TrackedDatabase(Database):
@@ -125,9 +138,12 @@ class FolderStore:
         if name in self.written:
             self.written.move_to_end(name)
         try:
-            return Entry.decode(data)
+            entry = Entry.decode(data)
         except (ValueError, KeyError):
             return None
+        if entry.expires is not None and time.time() > entry.expires:
+            return None  # a partial page, due to be rendered again
+        return entry
 
     def put(self, name: str, entry: Entry) -> None:
         data = entry.encode()
@@ -237,8 +253,9 @@ class ResponseCache:
             waiting = self.pending.get(name)
             if waiting is not None:  # this process renders it: wait, then look again
                 await asyncio.shield(waiting)
-                if self.store.get(name) is None:
-                    break  # not cacheable: render this one too
+                if self.store.get(name) is None:  # not cacheable: render this one apart
+                    await self._render(name, scope, receive, send, keep=False)
+                    return
                 continue
             if self.store.claim(name):
                 break
@@ -253,18 +270,20 @@ class ResponseCache:
             del self.pending[name]
             future.set_result(None)
 
-    async def _render(self, name: str, scope, receive, send) -> None:
+    async def _render(self, name: str, scope, receive, send, keep: bool = True) -> None:
         """Run Datasette, passing its messages on as they come, and keep the answer if it
-        may be kept."""
-        state = {"status": 0, "headers": [], "body": [], "size": 0, "keep": True}
+        may be kept: for good if whole, for PARTIAL_TTL_S if a query hit a time limit."""
+        state = {"status": 0, "headers": [], "body": [], "size": 0, "keep": keep}
 
         async def capture(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 state["status"] = message["status"]
                 state["headers"] = headers
-                state["keep"] = message["status"] == 200 and not any(
-                    name.lower() == b"set-cookie" for name, _ in headers
+                state["keep"] = (
+                    state["keep"]
+                    and message["status"] == 200
+                    and not any(name.lower() == b"set-cookie" for name, _ in headers)
                 )
                 message = {**message, "headers": [*headers, (CACHE_HEADER, b"miss")]}
             elif message["type"] == "http.response.body" and state["keep"]:
@@ -283,8 +302,9 @@ class ResponseCache:
             await self.app(scope, receive, capture)
         finally:
             _interrupted.reset(token)
-        if state["keep"] and state["status"] == 200 and not interrupted:
-            self.store.put(name, Entry(200, state["headers"], b"".join(state["body"])))
+        if state["keep"] and state["status"] == 200:
+            expires = time.time() + PARTIAL_TTL_S if interrupted else None
+            self.store.put(name, Entry(200, state["headers"], b"".join(state["body"]), expires))
 
 
 async def _replay(entry: Entry, send) -> None:
