@@ -237,58 +237,50 @@ async def test_the_cache_keeps_to_its_budget(db_path, tmp_path):
 
 
 class Slow:
-    """A page that takes a while to render, counting renders."""
+    """A page that renders once released (status 200, or `status`), counting renders; each
+    render yields to the event loop, so that concurrent renders overlap."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.calls = 0
+        self.status = status
         self.release = asyncio.Event()
 
     async def __call__(self, scope, receive, send) -> None:
         self.calls += 1
         await self.release.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": self.status, "headers": []})
         await send({"type": "http.response.body", "body": b"rendered"})
+
+
+async def _five_at_once(cache: ResponseCache, behind: Slow) -> list[httpx.Response]:
+    """Five requests for one page sent while its first render waits, then released."""
+    async with _client(cache) as http:
+        requests = [asyncio.create_task(http.get("/page")) for _ in range(5)]
+        while behind.calls == 0:
+            await asyncio.sleep(0.01)
+        behind.release.set()
+        return await asyncio.gather(*requests)
 
 
 @pytest.mark.asyncio
 async def test_concurrent_requests_for_one_page_render_it_once(tmp_path):
     behind = Slow()
-    cache = ResponseCache(behind, FolderStore(tmp_path))
-    async with _client(cache) as http:
-        requests = [asyncio.create_task(http.get("/page")) for _ in range(5)]
-        while behind.calls == 0:
-            await asyncio.sleep(0.01)
-        behind.release.set()
-        answers = await asyncio.gather(*requests)
+    answers = await _five_at_once(ResponseCache(behind, FolderStore(tmp_path)), behind)
     assert behind.calls == 1
     assert sorted(a.headers[HEADER] for a in answers) == ["hit"] * 4 + ["miss"]
     assert {a.content for a in answers} == {b"rendered"}
 
 
-class Failing(Slow):
-    """A page answered 500 (never kept), rendering long enough for renders to overlap."""
-
-    async def __call__(self, scope, receive, send) -> None:
-        self.calls += 1
-        await self.release.wait()
-        await asyncio.sleep(0.01)
-        await send({"type": "http.response.start", "status": 500, "headers": []})
-        await send({"type": "http.response.body", "body": b"failed"})
-
-
 @pytest.mark.asyncio
 async def test_concurrent_requests_for_a_page_that_cannot_be_kept_are_all_answered(tmp_path):
-    behind = Failing()
+    behind = Slow(status=500)
     cache = ResponseCache(behind, FolderStore(tmp_path))
+    answers = await _five_at_once(cache, behind)
+    assert [a.status_code for a in answers] == [500] * 5
+    assert behind.calls == 5  # the first, then each waiting one on its own
+    assert not cache.pending
     async with _client(cache) as http:
-        requests = [asyncio.create_task(http.get("/page")) for _ in range(5)]
-        while behind.calls == 0:
-            await asyncio.sleep(0.01)
-        behind.release.set()
-        answers = await asyncio.gather(*requests)
-        assert [a.status_code for a in answers] == [500] * 5
-        assert behind.calls == 5  # the first, then each waiting one on its own
-        assert not cache.pending
         assert (await http.get("/page")).status_code == 500
 
 
