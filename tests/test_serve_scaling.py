@@ -332,6 +332,11 @@ def _children(pid: int, expected: int) -> list[int]:
         time.sleep(0.05)
 
 
+def _cache_folder(banner: list[str]) -> Path:
+    line = next(line for line in banner if "pages cached in" in line)
+    return Path(line.split("pages cached in ")[1].split()[0])
+
+
 def _gone(pid: int, within_s: float = 20) -> bool:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
@@ -351,8 +356,7 @@ def test_workers_share_the_port_and_stop_with_the_server(db_path):
         assert any("3 server process(es); pages cached in" in line for line in server.banner)
         workers = _children(server.process.pid, 2)
         assert len(workers) == 2
-        line = next(line for line in server.banner if "pages cached in" in line)
-        cache_folder = Path(line.split("pages cached in ")[1].split()[0])
+        cache_folder = _cache_folder(server.banner)
         assert cache_folder.is_dir()
         # many connections at once (each its own): every one answered
         answers = [server.get(f"/dynamo/compiles?_size={n % 7 + 1}") for n in range(30)]
@@ -364,12 +368,17 @@ def test_workers_share_the_port_and_stop_with_the_server(db_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_die_with_a_killed_server(db_path):
+def test_workers_die_with_a_killed_server_whose_cache_the_next_one_removes(db_path):
     with serve(str(db_path.parent), "--workers", "2") as server:
         (worker,) = _children(server.process.pid, 1)
+        cache_folder = _cache_folder(server.banner)
         server.process.kill()
         server.process.wait()
         assert _gone(worker)
+        assert cache_folder.is_dir()  # nobody left to remove it
+    with serve(str(db_path.parent), "--workers", "1") as server:
+        assert server.get("/dynamo/compiles")[0] == 200
+        assert not cache_folder.exists()
 
 
 def test_every_worker_asks_for_the_token_off_loopback(db_path):

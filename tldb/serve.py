@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
@@ -32,7 +31,13 @@ from tldb.module_api import ReportConfig
 from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
 from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
-from tldb.serve_cache import MAX_TOTAL_BYTES, FolderStore, ResponseCache, TrackedDatabase
+from tldb.serve_cache import (
+    MAX_TOTAL_BYTES,
+    FolderStore,
+    ResponseCache,
+    TrackedDatabase,
+    make_folder,
+)
 from tldb.serve_counts import start_priming
 from tldb.serve_ranks import LoadedRanks, RankReports
 
@@ -533,10 +538,7 @@ def run(
             file=sys.stderr,
             flush=True,
         )
-    cache = FolderStore(Path(tempfile.mkdtemp(prefix="tldb-page-cache-")), cache_mb << 20)
-    if not cache_mb:
-        cache.folder.rmdir()
-        cache = None
+    cache = FolderStore(make_folder(), cache_mb << 20) if cache_mb else None
     print(banner(plan, base, _process_lines(count, cache)), flush=True)
     if open_browser:
         import webbrowser

@@ -41,6 +41,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -48,6 +50,8 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from datasette.database import Database, QueryInterrupted
+
+from tldb.staging import alive
 
 #: Largest response kept (bytes of body).
 MAX_ENTRY_BYTES = 4 << 20
@@ -192,19 +196,26 @@ class FolderStore:
             age = time.time() - lock.stat().st_mtime
         except (OSError, ValueError):
             return False
-        if not pid or pid == os.getpid() or age > STALE_CLAIM_S:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        return bool(pid) and pid != os.getpid() and age <= STALE_CLAIM_S and alive(pid)
 
     def release(self, name: str) -> None:
         with contextlib.suppress(OSError):
             self._lock(name).unlink()
+
+
+#: Name of the cache folders in the temporary folder: FOLDER_PREFIX + PID + "-" + random.
+FOLDER_PREFIX = "tldb-page-cache-"
+
+
+def make_folder() -> Path:
+    """A new private cache folder, named after this process; those left by servers that
+    were killed (their process is gone) are removed first."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{FOLDER_PREFIX}*-*"):
+        pid = stale.name[len(FOLDER_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)) and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))
 
 
 class ResponseCache:
