@@ -122,10 +122,11 @@ async def test_a_page_is_rendered_once_then_served_from_the_cache(db_path, tmp_p
             {"url": "/dynamo/compiles?_size=5"},
             {"url": "/dynamo/compiles", "headers": {"Authorization": "Bearer x"}},
             {"url": "/dynamo/compiles", "headers": {"Cookie": "ds_actor=y"}},
+            {"url": "https://t/dynamo/compiles"},
         ):
             response = await http.get(**kwargs)
             assert response.headers[HEADER] == "miss", kwargs
-        assert behind.calls == 4
+        assert behind.calls == 5
         again = await http.get("/dynamo/compiles", headers={"Authorization": "Bearer x"})
         assert again.headers[HEADER] == "hit"
 
@@ -292,7 +293,7 @@ async def test_a_page_another_process_renders_is_waited_for_and_a_dead_claim_ign
     cache = ResponseCache(behind, store)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        name = store.name((b"/page", b"", b"t", b"", b""))
+        name = store.name((b"http", b"/page", b"", b"t", b"", b""))
         (tmp_path / f"{name}.lock").write_text(str(other.pid))  # the other process renders
         async with _client(cache) as http:
             waiting = asyncio.create_task(http.get("/page"))
@@ -310,7 +311,7 @@ async def test_a_page_another_process_renders_is_waited_for_and_a_dead_claim_ign
         other.kill()
         other.wait()
     # a claim left by a process that is gone: rendered here
-    name = store.name((b"/other", b"", b"t", b"", b""))
+    name = store.name((b"http", b"/other", b"", b"t", b"", b""))
     (tmp_path / f"{name}.lock").write_text(str(other.pid))
     async with _client(cache) as http:
         answer = await http.get("/other")

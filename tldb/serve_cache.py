@@ -4,8 +4,8 @@ the server's worker processes.
 Why it is sound: every database tldb serves is opened immutable (nothing can change it while
 the server runs), so a page is a function of the request alone. Datasette says which parts of
 the request a page depends on with `Vary: Cookie, Authorization` (the actor), and the link
-headers it sends name the Host; the key is therefore (path, query string, Host, Cookie,
-Authorization): a token holder and an anonymous user never share an entry.
+headers it sends name the scheme and Host; the key is therefore (scheme, path, query string,
+Host, Cookie, Authorization): a token holder and an anonymous user never share an entry.
 
 Why it is needed: Datasette spends 0.1-0.5 s of CPU rendering a table page of a large log's
 database (facets over a view, 100 rows of long text), under Python's global lock: 50 users
@@ -72,7 +72,7 @@ PARTIAL_TTL_S = 10.0
 #: (a list shared with the tasks Datasette starts for facets, which copy the context).
 _interrupted: ContextVar[list[bool] | None] = ContextVar("tldb_interrupted", default=None)
 
-Key = tuple[bytes, bytes, bytes, bytes, bytes]
+Key = tuple[bytes, ...]
 
 
 class Entry:
@@ -241,13 +241,11 @@ class ResponseCache:
         path: str = scope["path"]
         if path.split("/", 2)[1] in self.skip or b"_trace" in scope["query_string"]:
             return None
-        headers = dict(scope["headers"])
         return (
+            scope.get("scheme", "http").encode(),
             scope.get("raw_path") or path.encode(),
             scope["query_string"],
-            headers.get(b"host", b""),
-            headers.get(b"cookie", b""),
-            headers.get(b"authorization", b""),
+            *(_all(scope["headers"], name) for name in (b"host", b"cookie", b"authorization")),
         )
 
     async def __call__(self, scope, receive, send) -> None:
@@ -316,6 +314,11 @@ class ResponseCache:
         if state["keep"] and state["status"] == 200:
             expires = time.time() + PARTIAL_TTL_S if interrupted else None
             self.store.put(name, Entry(200, state["headers"], b"".join(state["body"]), expires))
+
+
+def _all(headers: list, name: bytes) -> bytes:
+    """Every value of one header, in order (a request may repeat Cookie)."""
+    return b"\n".join(value for key, value in headers if key.lower() == name)
 
 
 async def _replay(entry: Entry, send) -> None:
