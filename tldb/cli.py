@@ -346,7 +346,8 @@ def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
     type=click.IntRange(0, 1 << 16),
     default=64,
     show_default=True,
-    help="In-memory cache of rendered pages per process (the databases are immutable); 0: off.",
+    help="MiB of rendered pages each process keeps (in a temporary folder the processes "
+    "share; the databases are immutable); 0: no page cache.",
 )
 def serve(
     paths: tuple[Path, ...],
