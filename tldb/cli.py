@@ -334,6 +334,21 @@ def combine(rank_dbs: tuple[Path, ...], target: Path) -> None:
     is_flag=True,
     help="Off loopback, serve without the access token tldb otherwise generates and prints.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes sharing the port [default: one per core up to 4; 1 for a report "
+    "made on request].",
+)
+@click.option(
+    "--cache-mb",
+    type=click.IntRange(0, 1 << 16),
+    default=64,
+    show_default=True,
+    help="MiB of rendered pages each process keeps (in a temporary folder the processes "
+    "share; the databases are immutable); 0: no page cache.",
+)
 def serve(
     paths: tuple[Path, ...],
     host: str,
@@ -347,6 +362,8 @@ def serve(
     custom_header_html: str,
     verbose: bool,
     public: bool,
+    workers: int | None,
+    cache_mb: int,
 ) -> None:
     """Browse tldb databases and their reports in Datasette, read-only.
 
@@ -401,7 +418,10 @@ def serve(
     from tldb.serve import parse_settings, plan_serve, run
 
     plan = plan_serve(list(paths), loaded, config, ranks)
-    run(plan, host, port, parse_settings(settings), open_browser, public=public)
+    run(
+        plan, host, port, parse_settings(settings), open_browser, public=public,
+        workers=workers, cache_mb=cache_mb,
+    )  # fmt: skip
 
 
 from tldb.cli_extra import register as _register_extra  # noqa: E402

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -24,11 +25,20 @@ from datasette import hookimpl
 
 from tldb import __version__, serve_access
 from tldb import db as dbmod
+from tldb import serve_workers as workers_mod
 from tldb.errors import InputError, TldbError
 from tldb.module_api import ReportConfig
 from tldb.ondemand import FOLDER, SENT, OnDemandReport, content_type
 from tldb.parallel import cpu_count
 from tldb.resources import metadata_file
+from tldb.serve_cache import (
+    MAX_TOTAL_BYTES,
+    FolderStore,
+    ResponseCache,
+    TrackedDatabase,
+    make_folder,
+)
+from tldb.serve_counts import start_priming
 from tldb.serve_ranks import LoadedRanks, RankReports
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
@@ -309,7 +319,6 @@ def make_datasette(
     """A Datasette instance over the plan: immutable databases, report mounts, the marker;
     with a token, readable only by its holder (serve_access)."""
     from datasette.app import Datasette
-    from datasette.database import Database
 
     _register_plugin()
     metadata = metadata or build_metadata(plan)
@@ -327,7 +336,8 @@ def make_datasette(
     if "_memory" in ds.databases:  # added by Datasette when created without files
         ds.remove_database("_memory")
     for served in plan.databases:
-        ds.add_database(Database(ds, path=str(served.path), is_mutable=False), name=served.name)
+        database = TrackedDatabase(ds, path=str(served.path), is_mutable=False)
+        ds.add_database(database, name=served.name)
     setattr(ds, ON_DEMAND_ATTRIBUTE, dict(plan.on_demand))
     return ds
 
@@ -430,18 +440,13 @@ async def _on_demand_view(report: OnDemandReport | RankReports, mount: str, rela
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port that worker processes can join (serve_workers)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return workers_mod.listen_shared(family, (host, port))
     except OSError as exc:
-        sock.close()
         hint = " (pass --port 0 for any free port)" if port else ""
         raise TldbError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
 
 
 #: Ports `tldb report --serve` tries in turn when no --port is given (tlparse's range).
@@ -459,7 +464,14 @@ def bind_first_free(host: str, ports: range = REPORT_PORTS) -> socket.socket:
     raise TldbError(f"No available ports in range {ports[0]}-{ports[-1]} on {host}")
 
 
-def banner(plan: ServePlan, base: str) -> str:
+def _process_lines(count: int, cache: FolderStore | None) -> list[str]:
+    if cache is None:
+        return [f"  {count} server process(es), no page cache"]
+    mib = cache.max_bytes >> 20
+    return [f"  {count} server process(es); pages cached in {cache.folder} (<= {mib} MiB each)"]
+
+
+def banner(plan: ServePlan, base: str, extra: list[str] | None = None) -> str:
     """The lines printed at start: where the reports, databases and SQL pages are."""
     lines = [f"tldb serve: Datasette {base}/ (read-only)"]
     for name in plan.mounts:
@@ -473,6 +485,7 @@ def banner(plan: ServePlan, base: str) -> str:
         if served.report_url:
             lines.append(f"    its report  {base}{served.report_url}")
         lines.append(f"    SQL         {sql_url(db_url, served.example_sql)}")
+    lines.extend(extra or [])
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -485,15 +498,22 @@ def run(
     open_browser: bool,
     sock: socket.socket | None = None,
     public: bool = False,
+    workers: int | None = None,
+    cache_mb: int = MAX_TOTAL_BYTES >> 20,
 ) -> None:
     """Serve until Ctrl-C (or SIGTERM); a clean stop returns normally. `sock`: a socket
     already listening on `host` (bind_first_free), else `port` is bound here. Off loopback,
-    warn, and require a generated token unless `public`."""
-    import uvicorn
-
+    warn, and require a generated token unless `public`. `workers`: processes answering on the
+    socket (serve_workers; default one per core, one with reports made on request);
+    `cache_mb`: each one's page cache (serve_cache; 0: none)."""
     exposed = not serve_access.is_loopback(host)
     token = serve_access.new_token() if exposed and not public else None
     ds = make_datasette(plan, settings, token=token)
+    if plan.on_demand and workers not in (None, 1):
+        plan.close()
+        raise InputError("--workers: a report made on request is served by one process")
+    count = workers or workers_mod.default_workers(cpu_count(), bool(plan.on_demand))
+    count = count if workers_mod.can_fork() else 1
     try:
         sock = sock or _bind(host, port)
     except TldbError:
@@ -506,8 +526,6 @@ def run(
         report.start(jobs)
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
-    config = uvicorn.Config(ds.app(), log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
     if exposed:
         print(serve_access.exposure_warning(host), file=sys.stderr, flush=True)
     if token:
@@ -520,7 +538,8 @@ def run(
             file=sys.stderr,
             flush=True,
         )
-    print(banner(plan, base), flush=True)
+    cache = FolderStore(make_folder(), cache_mb << 20) if cache_mb else None
+    print(banner(plan, base, _process_lines(count, cache)), flush=True)
     if open_browser:
         import webbrowser
 
@@ -529,15 +548,34 @@ def run(
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again once its
     # own handlers are removed: both end up here as KeyboardInterrupt, a normal stop.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    pids = workers_mod.fork_workers(
+        count - 1, lambda: _serve_on(ds, plan, workers_mod.own_socket(sock), cache)
+    )
     try:
-        server.run(sockets=[sock])
+        _serve_on(ds, plan, sock, cache)
     except KeyboardInterrupt:
         pass
     finally:
+        workers_mod.stop_workers(pids)
         signal.signal(signal.SIGTERM, previous)
         sock.close()
         plan.close()
+        if cache is not None:
+            shutil.rmtree(cache.folder, ignore_errors=True)
     print("Stopped.", flush=True)
+
+
+def _serve_on(ds, plan: ServePlan, sock: socket.socket, cache: FolderStore | None) -> None:
+    """One server process: Datasette behind the page cache, counts primed in the background,
+    uvicorn answering on the socket until stopped. Threads start here, after any fork."""
+    import uvicorn
+
+    app = ds.app()
+    if cache is not None:
+        app = ResponseCache(app, cache, [*plan.mounts, *plan.on_demand])
+    start_priming(ds)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _interrupt(signum, frame):

@@ -29,7 +29,7 @@ def stage_for(out_dir: Path) -> Path:
     """A fresh, empty staging folder beside out_dir; stale ones of dead runs are removed."""
     for stale in out_dir.parent.glob(f".{out_dir.name}.tldb-new-*"):
         pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     stage = out_dir.parent / f".{out_dir.name}.tldb-new-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
@@ -37,7 +37,8 @@ def stage_for(out_dir: Path) -> Path:
     return stage
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this id exists (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
