@@ -18,9 +18,11 @@ with exactly the bytes `tldb report` would have written at that path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import mimetypes
 import multiprocessing
+import os
 import re
 import shutil
 import sys
@@ -49,6 +51,8 @@ def content_type(path: str) -> str:
 
 #: Bytes gathered from a streamed file before each send.
 STREAM_CHUNK = 1 << 16
+#: How much lower than the server the cached render runs (os.nice increment).
+CACHE_NICENESS = 10
 #: The file, beside the cache folder, that holds why its render failed.
 ERROR_FILE = "error.txt"
 
@@ -60,9 +64,21 @@ _DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 def as_written(path: str) -> str:
     """The path a file is written at (safe_relpath), quickly for the plain paths of a plan."""
-    if _PLAIN.fullmatch(path) and not _DOT_PART.search(path):
+    dotted = path.startswith(".") or "/." in path
+    if _PLAIN.fullmatch(path) and not (dotted and _DOT_PART.search(path)):
         return path
     return safe_relpath(path)
+
+
+def folders_of(paths) -> set[str]:
+    """Every folder above the given file paths ("a/b/c.txt" -> "a", "a/b")."""
+    folders: set[str] = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    return folders
 
 
 class SectionsOnly(Module):
@@ -88,7 +104,7 @@ class SectionsOnly(Module):
 
 def cached_modules(config: ReportConfig) -> tuple[ModuleRegistry, list[Module]]:
     """The report's modules as the cached render runs them (on-demand ones: sections only)."""
-    registry = ModuleRegistry.discover()
+    registry = ModuleRegistry.installed()
     modules = registry.for_mode(config.mode)
     return registry, [SectionsOnly(m) if m.on_demand else m for m in modules]
 
@@ -169,6 +185,10 @@ class CachedRender:
         self._process.start()
 
     def _child(self) -> None:
+        # Below the server in the scheduler (its workers inherit it): on two cores the
+        # render would otherwise delay the first pages asked for while it runs.
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(CACHE_NICENESS)
         try:
             self._render(self.folder)
         except Exception as exc:
@@ -258,7 +278,7 @@ class OnDemandReport(ServedReport):
                 log_id=self.log_id,
                 module_dir=Path(),
             )
-            self.modules = ModuleRegistry.discover().for_mode(config.mode)
+            self.modules = ModuleRegistry.installed().for_mode(config.mode)
             #: path -> (position in self.modules, key), later modules winning as on disk.
             self.files: dict[str, tuple[int, Any]] = {}
             for position, module in enumerate(self.modules):
@@ -269,9 +289,7 @@ class OnDemandReport(ServedReport):
             self._release(db)
         #: Every folder holding an on-demand file (a request without its final slash is
         #: redirected, as for a folder on disk).
-        self.folders = {
-            path[:at] for path in self.files for at, char in enumerate(path) if char == "/"
-        }
+        self.folders = folders_of(self.files)
         self.cache = CachedRender(
             lambda out: render_cached(db_path, out, config, self.jobs, inherited)
         )
