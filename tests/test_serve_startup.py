@@ -13,12 +13,23 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import data_path
 
 from tldb import serve
+from tldb.module_api import ReportConfig
 from tldb.ondemand import CACHE_NICENESS, CachedRender, as_written, folders_of
 from tldb.paths import safe_relpath
 from tldb.registry import ModuleRegistry
-from tldb.serve import ServedDatabase, ServePlan, build_metadata, warm_metadata
+from tldb.report import ReportRequest, run_report
+from tldb.serve import (
+    ServedDatabase,
+    ServePlan,
+    build_metadata,
+    make_datasette,
+    plan_serve,
+    warm_metadata,
+)
+from tldb.serve_logs import load_logs
 
 
 def test_installed_registry_reuses_the_discovered_modules():
@@ -101,3 +112,31 @@ def test_cached_render_runs_below_the_server(tmp_path):
         assert child == min(19, os.nice(0) + CACHE_NICENESS)
     finally:
         cache.close()
+
+
+@pytest.mark.asyncio
+async def test_long_files_are_made_ahead_and_sent_from_disk(tmp_path, monkeypatch):
+    log = data_path("torch213/cache_2.log")
+    static = tmp_path / "static"
+    run_report(ReportRequest(log, static, ReportConfig(), jobs=1))
+    plan = plan_serve([log], load_logs([log], tmp_path / "cache_2.db", False), ReportConfig())
+    ds = make_datasette(plan)
+    (report,) = plan.on_demand.values()
+    assert report.long == {"raw.jsonl", "raw.log", "chromium_events.json"}
+    report.start(1)
+    try:
+        await report.cache.ready()
+        for module in report.modules:  # from now on nothing is made per request
+            monkeypatch.setattr(module, "render_file", None)
+        assert report.made_ahead("raw.log") is None  # the log itself is sent: no copy
+        for name in ("raw.jsonl", "chromium_events.json"):
+            assert report.made_ahead(name) is not None
+            response = await ds.client.get(f"/report/{name}")
+            assert response.status_code == 200
+            assert response.content == (static / name).read_bytes(), name
+            assert response.headers["content-length"] == str((static / name).stat().st_size)
+    finally:
+        plan.close()
+        for database in ds.databases.values():
+            database.close()
+    assert not report.cache.root.exists()

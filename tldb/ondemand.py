@@ -38,7 +38,7 @@ from tldb.module_api import Manifest, Module, ModuleContext, ModuleOutput, Repor
 from tldb.parallel import can_fork, cpu_count
 from tldb.paths import safe_relpath
 from tldb.registry import ModuleRegistry
-from tldb.site import CopyFile, gathered
+from tldb.site import Content, CopyFile, gathered
 
 
 def content_type(path: str) -> str:
@@ -50,7 +50,11 @@ def content_type(path: str) -> str:
 
 
 #: Bytes gathered from a streamed file before each send.
-STREAM_CHUNK = 1 << 16
+STREAM_CHUNK = 1 << 20
+#: Bytes read from a file on disk per send.
+SEND_CHUNK = 1 << 20
+#: The folder, beside the cache folder, of the long files made ahead (Module.long_files).
+AHEAD = "ahead"
 #: How much lower than the server the cached render runs (os.nice increment).
 CACHE_NICENESS = 10
 #: The file, beside the cache folder, that holds why its render failed.
@@ -79,6 +83,19 @@ def folders_of(paths) -> set[str]:
             folders.add(folder)
             folder = folder.rpartition("/")[0]
     return folders
+
+
+def write_whole(path: Path, content: Content) -> None:
+    """Write content to path through a temporary name: the path exists only once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        if isinstance(content, str | bytes):
+            f.write(content.encode() if isinstance(content, str) else content)
+        else:
+            for piece in gathered(content, STREAM_CHUNK):
+                f.write(piece)
+    os.replace(partial, path)
 
 
 class SectionsOnly(Module):
@@ -290,9 +307,36 @@ class OnDemandReport(ServedReport):
         #: Every folder holding an on-demand file (a request without its final slash is
         #: redirected, as for a folder on disk).
         self.folders = folders_of(self.files)
-        self.cache = CachedRender(
-            lambda out: render_cached(db_path, out, config, self.jobs, inherited)
-        )
+        #: The long files (Module.long_files) among them, made ahead by the cached render.
+        self.long = {
+            path
+            for path, (position, _) in self.files.items()
+            if path in self.modules[position].long_files
+        }
+        self.cache = CachedRender(self._render_cached)
+
+    def _render_cached(self, out: Path) -> None:
+        """The cached render's work (in its own process): the cached pages, then the long
+        files, each into the folder beside `out` where made_ahead finds it once complete."""
+        render_cached(self.db_path, out, self.config, self.jobs, self.inherited)
+        # A connection of its own: the server's are not to be used in a forked process.
+        db = open_report_db(self.db_path, self.inherited)
+        try:
+            for relative in sorted(self.long):
+                position, key = self.files[relative]
+                module = self.modules[position]
+                content = module.render_file(self._context(module, db), key)
+                if not isinstance(content, CopyFile):  # else the file is there already
+                    write_whole(out.with_name(AHEAD) / relative, content)
+        finally:
+            db.conn.close()
+
+    def made_ahead(self, relative: str) -> Path | None:
+        """The finished file made ahead for `relative`, if there is one yet."""
+        if relative not in self.long or self.cache.root is None:
+            return None
+        path = self.cache.root / AHEAD / relative
+        return path if path.is_file() else None
 
     # -- database connections (one per request at a time; SQLite connections are cheap) --
 
@@ -332,6 +376,10 @@ class OnDemandReport(ServedReport):
         found = self.files.get(relative)
         if found is None:
             return False
+        ahead = self.made_ahead(relative)
+        if ahead is not None:
+            await asgi_send_file(send, ahead, content_type=content_type, chunk_size=SEND_CHUNK)
+            return True
         position, key = found
         module = self.modules[position]
         loop = asyncio.get_running_loop()
@@ -342,7 +390,7 @@ class OnDemandReport(ServedReport):
             )
             if isinstance(content, CopyFile):
                 await asgi_send_file(
-                    send, content.source, content_type=content_type, chunk_size=1 << 20
+                    send, content.source, content_type=content_type, chunk_size=SEND_CHUNK
                 )
             elif isinstance(content, str | bytes):
                 body = content.encode() if isinstance(content, str) else content
