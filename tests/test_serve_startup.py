@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
 from conftest import data_path
 
 from tldb import serve
+from tldb.errors import TldbError
 from tldb.module_api import ReportConfig
 from tldb.ondemand import CACHE_NICENESS, CachedRender, as_written, folders_of
 from tldb.paths import safe_relpath
@@ -126,6 +128,7 @@ async def test_long_files_are_made_ahead_and_sent_from_disk(tmp_path, monkeypatc
     report.start(1)
     try:
         await report.cache.ready()
+        report.cache.join()  # the long files come after the cached pages
         for module in report.modules:  # from now on nothing is made per request
             monkeypatch.setattr(module, "render_file", None)
         assert report.made_ahead("raw.log") is None  # the log itself is sent: no copy
@@ -140,3 +143,38 @@ async def test_long_files_are_made_ahead_and_sent_from_disk(tmp_path, monkeypatc
         for database in ds.databases.values():
             database.close()
     assert not report.cache.root.exists()
+
+
+def test_cached_pages_do_not_wait_for_the_work_after_them(tmp_path):
+    go, done = tmp_path / "go", tmp_path / "done"
+
+    def after(folder: Path) -> None:
+        deadline = time.monotonic() + 10
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done.touch()
+
+    cache = CachedRender(lambda folder: (folder / "page.html").write_text("x"), after)
+    try:
+        folder = asyncio.run(cache.ready())
+        assert (folder / "page.html").read_text() == "x"
+        assert not done.exists()  # ready while `after` still runs
+        go.touch()
+        cache.join()
+        assert done.exists()
+    finally:
+        cache.close()
+
+
+def test_a_failing_render_is_reported_and_after_does_not_run(tmp_path):
+    def render(folder: Path) -> None:
+        raise TldbError("no pages today")
+
+    cache = CachedRender(render, lambda folder: (tmp_path / "after").touch())
+    try:
+        with pytest.raises(TldbError, match="no pages today"):
+            asyncio.run(cache.ready())
+        cache.join()
+        assert not (tmp_path / "after").exists()
+    finally:
+        cache.close()

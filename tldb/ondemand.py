@@ -59,6 +59,8 @@ AHEAD = "ahead"
 CACHE_NICENESS = 10
 #: The file, beside the cache folder, that holds why its render failed.
 ERROR_FILE = "error.txt"
+#: The file, beside the cache folder, made once its render has finished.
+DONE_FILE = "done"
 
 
 #: A relative path that Site.write keeps as it is (most are): short plain components.
@@ -155,6 +157,7 @@ def render_cached(
     from tldb.report import render_report
 
     registry, modules = cached_modules(config)
+    out_dir.mkdir(parents=True, exist_ok=True)  # render_report writes into it as it is
     db = open_report_db(db_path, inherited)
     try:
         render_report(
@@ -175,10 +178,13 @@ class CachedRender:
     """Files rendered once, in a forked process, into a temporary folder deleted by close().
 
     Started before the server runs (no thread exists yet, so forking is safe, and nothing is
-    imported again); a request that needs the files waits for the process."""
+    imported again); a request that needs the files waits for them. `after` is more work for
+    the same process once the files are there (the long files made ahead): requests do not
+    wait for it, and it failing only leaves its files unmade."""
 
-    def __init__(self, render: Callable[[Path], None]):
+    def __init__(self, render: Callable[[Path], None], after: Callable[[Path], None] | None = None):
         self._render = render
+        self._after = after
         self.root: Path | None = None  # the temporary folder; the files are in `folder`
         self.folder = Path()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -212,19 +218,31 @@ class CachedRender:
             error = str(exc) or type(exc).__name__
             self.folder.with_name(ERROR_FILE).write_text(error, encoding="utf-8")
             sys.exit(1)  # the server tells the user, on the page that needed the files
+        self.folder.with_name(DONE_FILE).touch()
+        if self._after is not None:
+            with contextlib.suppress(Exception):
+                self._after(self.folder)
+
+    def _rendered(self) -> bool:
+        return self.folder.with_name(DONE_FILE).exists()
 
     async def ready(self) -> Path:
         """The folder, once its render has finished (raises if it failed)."""
         self.start()
         if self._process is not None:
-            while self._process.exitcode is None:
+            while self._process.exitcode is None and not self._rendered():
                 await asyncio.sleep(0.01)
-            if self._process.exitcode != 0:
+            if not self._rendered():
                 error = self.folder.with_name(ERROR_FILE)
                 self._error = error.read_text(encoding="utf-8") if error.is_file() else "?"
         if self._error is not None:
             raise TldbError(f"rendering the report's cached pages failed: {self._error}")
         return self.folder
+
+    def join(self) -> None:
+        """Wait until the process has done everything, `after` included."""
+        if self._process is not None:
+            self._process.join()
 
     def close(self) -> None:
         if self._process is not None and self._process.exitcode is None:
@@ -313,12 +331,14 @@ class OnDemandReport(ServedReport):
             for path, (position, _) in self.files.items()
             if path in self.modules[position].long_files
         }
-        self.cache = CachedRender(self._render_cached)
+        self.cache = CachedRender(
+            lambda out: render_cached(db_path, out, config, self.jobs, inherited),
+            self._make_ahead,
+        )
 
-    def _render_cached(self, out: Path) -> None:
-        """The cached render's work (in its own process): the cached pages, then the long
-        files, each into the folder beside `out` where made_ahead finds it once complete."""
-        render_cached(self.db_path, out, self.config, self.jobs, self.inherited)
+    def _make_ahead(self, out: Path) -> None:
+        """After the cached render, in its process: the long files, each into the folder
+        beside `out` where made_ahead finds it once complete."""
         # A connection of its own: the server's are not to be used in a forked process.
         db = open_report_db(self.db_path, self.inherited)
         try:
