@@ -4,10 +4,12 @@ Rendering a report is a handful of modules that share nothing but the read-only 
 the output folder, so on a machine with several cores they can run side by side. The workers
 are a `concurrent.futures.ProcessPoolExecutor` with the fork start method: forked, they inherit
 the modules, the manifest and the plan without pickling them (only task numbers and results
-cross the pipe). Tasks are submitted heaviest first and the calling process works too: it
-takes the lightest tasks still waiting (a pending future it can cancel is one no worker has
-taken), so a slow task never holds up a queue of others. Results are returned in task order,
-which keeps the output independent of the number of workers and of scheduling.
+cross the pipe). Workers take the heaviest tasks first, one at a time: a thread of the calling
+process hands a worker its next task only when it is idle. The calling process works too,
+taking the lightest tasks from the other end, so every task no worker has started is still
+there for it (a pool queues tasks ahead to its workers, which the caller could then only watch
+them run). Results are returned in task order, which keeps the output independent of the
+number of workers and of scheduling.
 
 Each process, the caller's included, builds its own task runner with `start(in_child)`: a child
 must open its own database connection (an SQLite connection must not cross a fork).
