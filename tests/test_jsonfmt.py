@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import random
+import struct
 
 import pytest
 from conftest import data_logs, data_path
 
+from tldb import jsonfmt
 from tldb.jsonfmt import dumps_compact, format_float, loads_like_serde, serde_number
 
 
@@ -93,3 +97,19 @@ def test_fast_serde_parse_of_an_integer_past_64_bits(tmp_path):
 @pytest.mark.extended
 def test_fast_serde_parse_equals_exact_parse_on_the_corpus(corpus):
     assert _check_fast_parse(sorted(corpus.rglob("*.log"))) > 1000
+
+
+def test_serde_value_of_a_repr_without_its_regular_expression():
+    # The fast path (jsonfmt._serde_repr) gives serde's value bit for bit, as serde_number
+    # does: chromium timestamps, long fractions, both signs, zeros, and repr with exponents.
+    rng = random.Random(17)
+    values = [1752877801875006.0, -1752877801875006.5, -0.0, 0.0, 1e-7, 1e22, 2.5e-310]
+    values += [rng.randint(10**14, 10**18) / 10 ** rng.randint(0, 6) for _ in range(4000)]
+    values += [rng.uniform(-1e17, 1e17) for _ in range(4000)]
+    values += [rng.random() * 10 ** rng.randint(-8, 20) for _ in range(4000)]
+    bits = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(4000)]
+    values += [v for v in bits if math.isfinite(v)]
+    for value in values:
+        text = repr(value)
+        fast, slow = jsonfmt._serde_repr(text), float(jsonfmt.serde_number(text))
+        assert struct.pack("d", fast) == struct.pack("d", slow), text

@@ -49,6 +49,36 @@ def test_results_come_back_in_task_order_from_several_processes():
     assert len({pid for _, pid in results}) == 2  # the work really was shared
 
 
+def _light_tasks_stay_here(marker: Path):
+    """Task 0 (the heaviest) waits until task 1, the last light one, has run."""
+
+    def start(in_child: bool):
+        def run(index: int) -> int:
+            if index == 0:
+                deadline = time.monotonic() + 10
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            elif index == 1:
+                marker.touch()
+            else:
+                time.sleep(0.2)  # time enough for a pool to queue tasks ahead to its worker
+            return os.getpid()
+
+        return run
+
+    return start
+
+
+def test_the_caller_takes_every_light_task_no_worker_has_started(tmp_path):
+    # While the one worker is busy with the heavy task, no light task is queued to it ahead
+    # of time: the calling process runs them all (lightest first) instead of waiting.
+    pids = run_tasks_forked(
+        5, _light_tasks_stay_here(tmp_path / "m"), jobs=2, costs=[10, 1, 1, 1, 1]
+    )
+    assert pids[0] != os.getpid()
+    assert pids[1:] == [os.getpid()] * 4
+
+
 def _fails_in_child(in_child: bool):
     def run(index: int) -> int:
         if in_child:

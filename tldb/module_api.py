@@ -312,6 +312,10 @@ class Module:
     #: `file_keys` and `render_file` get an empty manifest and compile directory: a file
     #: made alone must not depend on the whole report.
     on_demand: ClassVar[bool] = False
+    #: Paths of an on-demand module's files too long to make within a request (hundreds of
+    #: megabytes of JSON made line by line): `tldb serve LOG` makes them once in the
+    #: background after its cached render, and sends the finished file from then on.
+    long_files: ClassVar[frozenset[str]] = frozenset()
     #: Set by the registry: the folder the module was found in.
     folder: Path = Path()
 

@@ -18,9 +18,11 @@ with exactly the bytes `tldb report` would have written at that path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import mimetypes
 import multiprocessing
+import os
 import re
 import shutil
 import sys
@@ -36,7 +38,7 @@ from tldb.module_api import Manifest, Module, ModuleContext, ModuleOutput, Repor
 from tldb.parallel import can_fork, cpu_count
 from tldb.paths import safe_relpath
 from tldb.registry import ModuleRegistry
-from tldb.site import CopyFile, gathered
+from tldb.site import Content, CopyFile, gathered
 
 
 def content_type(path: str) -> str:
@@ -48,9 +50,17 @@ def content_type(path: str) -> str:
 
 
 #: Bytes gathered from a streamed file before each send.
-STREAM_CHUNK = 1 << 16
+STREAM_CHUNK = 1 << 20
+#: Bytes read from a file on disk per send.
+SEND_CHUNK = 1 << 20
+#: The folder, beside the cache folder, of the long files made ahead (Module.long_files).
+AHEAD = "ahead"
+#: How much lower than the server the cached render runs (os.nice increment).
+CACHE_NICENESS = 10
 #: The file, beside the cache folder, that holds why its render failed.
 ERROR_FILE = "error.txt"
+#: The file, beside the cache folder, made once its render has finished.
+DONE_FILE = "done"
 
 
 #: A relative path that Site.write keeps as it is (most are): short plain components.
@@ -60,9 +70,34 @@ _DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 def as_written(path: str) -> str:
     """The path a file is written at (safe_relpath), quickly for the plain paths of a plan."""
-    if _PLAIN.fullmatch(path) and not _DOT_PART.search(path):
+    dotted = path.startswith(".") or "/." in path
+    if _PLAIN.fullmatch(path) and not (dotted and _DOT_PART.search(path)):
         return path
     return safe_relpath(path)
+
+
+def folders_of(paths) -> set[str]:
+    """Every folder above the given file paths ("a/b/c.txt" -> "a", "a/b")."""
+    folders: set[str] = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    return folders
+
+
+def write_whole(path: Path, content: Content) -> None:
+    """Write content to path through a temporary name: the path exists only once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        if isinstance(content, str | bytes):
+            f.write(content.encode() if isinstance(content, str) else content)
+        else:
+            for piece in gathered(content, STREAM_CHUNK):
+                f.write(piece)
+    os.replace(partial, path)
 
 
 class SectionsOnly(Module):
@@ -88,7 +123,7 @@ class SectionsOnly(Module):
 
 def cached_modules(config: ReportConfig) -> tuple[ModuleRegistry, list[Module]]:
     """The report's modules as the cached render runs them (on-demand ones: sections only)."""
-    registry = ModuleRegistry.discover()
+    registry = ModuleRegistry.installed()
     modules = registry.for_mode(config.mode)
     return registry, [SectionsOnly(m) if m.on_demand else m for m in modules]
 
@@ -122,6 +157,7 @@ def render_cached(
     from tldb.report import render_report
 
     registry, modules = cached_modules(config)
+    out_dir.mkdir(parents=True, exist_ok=True)  # render_report writes into it as it is
     db = open_report_db(db_path, inherited)
     try:
         render_report(
@@ -142,10 +178,13 @@ class CachedRender:
     """Files rendered once, in a forked process, into a temporary folder deleted by close().
 
     Started before the server runs (no thread exists yet, so forking is safe, and nothing is
-    imported again); a request that needs the files waits for the process."""
+    imported again); a request that needs the files waits for them. `after` is more work for
+    the same process once the files are there (the long files made ahead): requests do not
+    wait for it, and it failing only leaves its files unmade."""
 
-    def __init__(self, render: Callable[[Path], None]):
+    def __init__(self, render: Callable[[Path], None], after: Callable[[Path], None] | None = None):
         self._render = render
+        self._after = after
         self.root: Path | None = None  # the temporary folder; the files are in `folder`
         self.folder = Path()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -169,25 +208,41 @@ class CachedRender:
         self._process.start()
 
     def _child(self) -> None:
+        # Below the server in the scheduler (its workers inherit it): on two cores the
+        # render would otherwise delay the first pages asked for while it runs.
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(CACHE_NICENESS)
         try:
             self._render(self.folder)
         except Exception as exc:
             error = str(exc) or type(exc).__name__
             self.folder.with_name(ERROR_FILE).write_text(error, encoding="utf-8")
             sys.exit(1)  # the server tells the user, on the page that needed the files
+        self.folder.with_name(DONE_FILE).touch()
+        if self._after is not None:
+            with contextlib.suppress(Exception):
+                self._after(self.folder)
+
+    def _rendered(self) -> bool:
+        return self.folder.with_name(DONE_FILE).exists()
 
     async def ready(self) -> Path:
         """The folder, once its render has finished (raises if it failed)."""
         self.start()
         if self._process is not None:
-            while self._process.exitcode is None:
+            while self._process.exitcode is None and not self._rendered():
                 await asyncio.sleep(0.01)
-            if self._process.exitcode != 0:
+            if not self._rendered():
                 error = self.folder.with_name(ERROR_FILE)
                 self._error = error.read_text(encoding="utf-8") if error.is_file() else "?"
         if self._error is not None:
             raise TldbError(f"rendering the report's cached pages failed: {self._error}")
         return self.folder
+
+    def join(self) -> None:
+        """Wait until the process has done everything, `after` included."""
+        if self._process is not None:
+            self._process.join()
 
     def close(self) -> None:
         if self._process is not None and self._process.exitcode is None:
@@ -258,7 +313,7 @@ class OnDemandReport(ServedReport):
                 log_id=self.log_id,
                 module_dir=Path(),
             )
-            self.modules = ModuleRegistry.discover().for_mode(config.mode)
+            self.modules = ModuleRegistry.installed().for_mode(config.mode)
             #: path -> (position in self.modules, key), later modules winning as on disk.
             self.files: dict[str, tuple[int, Any]] = {}
             for position, module in enumerate(self.modules):
@@ -269,12 +324,39 @@ class OnDemandReport(ServedReport):
             self._release(db)
         #: Every folder holding an on-demand file (a request without its final slash is
         #: redirected, as for a folder on disk).
-        self.folders = {
-            path[:at] for path in self.files for at, char in enumerate(path) if char == "/"
+        self.folders = folders_of(self.files)
+        #: The long files (Module.long_files) among them, made ahead by the cached render.
+        self.long = {
+            path
+            for path, (position, _) in self.files.items()
+            if path in self.modules[position].long_files
         }
         self.cache = CachedRender(
-            lambda out: render_cached(db_path, out, config, self.jobs, inherited)
+            lambda out: render_cached(db_path, out, config, self.jobs, inherited),
+            self._make_ahead,
         )
+
+    def _make_ahead(self, out: Path) -> None:
+        """After the cached render, in its process: the long files, each into the folder
+        beside `out` where made_ahead finds it once complete."""
+        # A connection of its own: the server's are not to be used in a forked process.
+        db = open_report_db(self.db_path, self.inherited)
+        try:
+            for relative in sorted(self.long):
+                position, key = self.files[relative]
+                module = self.modules[position]
+                content = module.render_file(self._context(module, db), key)
+                if not isinstance(content, CopyFile):  # else the file is there already
+                    write_whole(out.with_name(AHEAD) / relative, content)
+        finally:
+            db.conn.close()
+
+    def made_ahead(self, relative: str) -> Path | None:
+        """The finished file made ahead for `relative`, if there is one yet."""
+        if relative not in self.long or self.cache.root is None:
+            return None
+        path = self.cache.root / AHEAD / relative
+        return path if path.is_file() else None
 
     # -- database connections (one per request at a time; SQLite connections are cheap) --
 
@@ -314,6 +396,10 @@ class OnDemandReport(ServedReport):
         found = self.files.get(relative)
         if found is None:
             return False
+        ahead = self.made_ahead(relative)
+        if ahead is not None:
+            await asgi_send_file(send, ahead, content_type=content_type, chunk_size=SEND_CHUNK)
+            return True
         position, key = found
         module = self.modules[position]
         loop = asyncio.get_running_loop()
@@ -324,7 +410,7 @@ class OnDemandReport(ServedReport):
             )
             if isinstance(content, CopyFile):
                 await asgi_send_file(
-                    send, content.source, content_type=content_type, chunk_size=1 << 20
+                    send, content.source, content_type=content_type, chunk_size=SEND_CHUNK
                 )
             elif isinstance(content, str | bytes):
                 body = content.encode() if isinstance(content, str) else content

@@ -4,10 +4,12 @@ Rendering a report is a handful of modules that share nothing but the read-only 
 the output folder, so on a machine with several cores they can run side by side. The workers
 are a `concurrent.futures.ProcessPoolExecutor` with the fork start method: forked, they inherit
 the modules, the manifest and the plan without pickling them (only task numbers and results
-cross the pipe). Tasks are submitted heaviest first and the calling process works too: it
-takes the lightest tasks still waiting (a pending future it can cancel is one no worker has
-taken), so a slow task never holds up a queue of others. Results are returned in task order,
-which keeps the output independent of the number of workers and of scheduling.
+cross the pipe). Workers take the heaviest tasks first, one at a time: a thread of the calling
+process hands a worker its next task only when it is idle. The calling process works too,
+taking the lightest tasks from the other end, so every task no worker has started is still
+there for it (a pool queues tasks ahead to its workers, which the caller could then only watch
+them run). Results are returned in task order, which keeps the output independent of the
+number of workers and of scheduling.
 
 Each process, the caller's included, builds its own task runner with `start(in_child)`: a child
 must open its own database connection (an SQLite connection must not cross a fork).
@@ -19,8 +21,9 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -84,6 +87,55 @@ def _run_in_worker(index: int) -> Any:
     return _WORKER_RUN(index)
 
 
+class _Ends:
+    """Task positions heaviest first, taken from both ends under a lock: workers take the
+    heaviest left, the calling process the lightest."""
+
+    def __init__(self, order: list[int]):
+        self._order = order
+        self._front = 0
+        self._back = len(order)
+        self._lock = threading.Lock()
+        #: Set when no task is to start any more (a task failed).
+        self.stopped = False
+
+    def front(self) -> int | None:
+        with self._lock:
+            if self.stopped or self._front >= self._back:
+                return None
+            self._front += 1
+            return self._order[self._front - 1]
+
+    def back(self) -> int | None:
+        with self._lock:
+            if self.stopped or self._front >= self._back:
+                return None
+            self._back -= 1
+            return self._order[self._back]
+
+
+def _feed(executor: ProcessPoolExecutor, ends: _Ends, futures: dict[Future, int]) -> None:
+    """Hand each worker its next task as soon as it finishes one (a thread of the calling
+    process). A task is submitted only to an idle worker: a task queued ahead could no longer
+    be taken by the calling process, which would then sit idle while a worker works through
+    the queue (two modules at the end of a report, seconds on a big log)."""
+    running = set(futures)
+    try:
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is not None:
+                    ends.stopped = True
+                    return
+                index = ends.front()
+                if index is not None:
+                    new = executor.submit(_run_in_worker, index)
+                    futures[new] = index
+                    running.add(new)
+    except Exception:  # the pool was stopped (BrokenProcessPool, shut down): the caller knows
+        ends.stopped = True
+
+
 def run_tasks_forked(
     count: int,
     start: Callable[[bool], Callable[[int], R]],
@@ -102,7 +154,7 @@ def run_tasks_forked(
     if workers <= 0:
         run = start(False)
         return [run(i) for i in range(count)]
-    order = heaviest_first(costs) if costs is not None else list(range(count))
+    ends = _Ends(heaviest_first(costs) if costs is not None else list(range(count)))
     sys.stdout.flush()  # a child must not write out what the parent had buffered
     sys.stderr.flush()
     executor = ProcessPoolExecutor(
@@ -112,41 +164,50 @@ def run_tasks_forked(
         initargs=(start,),
     )
     results: dict[int, R] = {}
+    futures: dict[Future, int] = {}
+    feeder: threading.Thread | None = None
     try:
-        futures: dict[Future, int] = {executor.submit(_run_in_worker, i): i for i in order}
+        # Each worker's first task is submitted before any thread of ours exists: the pool
+        # forks its workers on the first submission.
+        for _ in range(workers):
+            index = ends.front()
+            if index is not None:
+                futures[executor.submit(_run_in_worker, index)] = index
+        feeder = threading.Thread(target=_feed, args=(executor, ends, futures), daemon=True)
+        feeder.start()
         run = start(False)
-        for future, index in reversed(list(futures.items())):
-            if not future.cancel():
-                break  # this one and every heavier one were taken by a worker
-            del futures[future]
+        while (index := ends.back()) is not None:
             results[index] = run(index)
             if poll is not None:
                 poll()
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
-            for future in done:
-                error = future.exception()
-                if error is not None:
-                    error.add_note("raised in a worker process (its traceback is above)")
-                    raise error
-                results[futures[future]] = future.result()
+        while feeder.is_alive():
+            feeder.join(POLL_SECONDS)
             if poll is not None:
                 poll()
+        # Every future is done, unless one failed (others may still run: not waited for).
+        failed = [f.exception() for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            error = failed[0]
+            if not isinstance(error, BrokenProcessPool):
+                error.add_note("raised in a worker process (its traceback is above)")
+            raise error
+        for future, index in futures.items():
+            results[index] = future.result()
     except BrokenProcessPool:
-        _stop(executor)
+        _stop(executor, ends)
         raise TldbError("a worker process died (killed, or out of memory?)") from None
     except BaseException:
-        _stop(executor)
+        _stop(executor, ends)
         raise
     executor.shutdown(wait=True)
     return [results[i] for i in range(count)]
 
 
-def _stop(executor: ProcessPoolExecutor) -> None:
+def _stop(executor: ProcessPoolExecutor, ends: _Ends) -> None:
     """Stop the workers now, tasks running or not (an error or Ctrl-C must not wait for the
     other modules). Python 3.14's Executor.terminate_workers does this; before it, the pool's
     worker processes are only reachable through its `_processes` attribute."""
+    ends.stopped = True  # the feeder thread submits nothing more
     terminate = getattr(executor, "terminate_workers", None)
     if terminate is not None:  # pragma: no cover - Python 3.14+
         terminate()

@@ -54,8 +54,10 @@ def _warm_imports() -> None:
     import uvicorn  # noqa: F401
 
     from tldb.registry import ModuleRegistry
+    from tldb.serve import warm_metadata
 
     ModuleRegistry.discover()
+    warm_metadata()
 
 
 def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[Path, Path]:

@@ -94,7 +94,7 @@ def render_rank_pages(out: Path, loaded: LoadedRanks, config: ReportConfig, jobs
         shutil.copyfile(loaded.combined, inside)
     for rank, db_path in sorted(loaded.dbs.items()):
         render_cached(db_path, out / f"rank_{rank}", config, jobs, loaded.inherited[rank])
-    registry = ModuleRegistry.discover()
+    registry = ModuleRegistry.installed()
     landing_modules = registry.for_mode(MULTI_RANK_MODE)
     render_landing(inside, out, config, registry, landing_modules, dict(loaded.dbs))
 

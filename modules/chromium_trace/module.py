@@ -15,6 +15,7 @@ class ChromiumTrace(Module):
     modes = frozenset({DEFAULT_MODE})
     cost = 4
     on_demand = True  # its files are made lazily, streamed when asked for
+    long_files = frozenset({"chromium_events.json"})
 
     def _events(self, ctx: ModuleContext) -> Iterator[object]:
         for row in ctx.query("events"):

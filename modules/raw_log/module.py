@@ -24,6 +24,7 @@ class RawLog(Module):
     modes = frozenset({DEFAULT_MODE})
     cost = 3
     on_demand = True  # its files are made lazily, streamed when asked for
+    long_files = frozenset({"raw.jsonl", "raw.log"})  # raw.log: when rebuilt from the DB
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         plain = int(ctx.config.plain_text)
