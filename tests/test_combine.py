@@ -311,3 +311,26 @@ def test_rank_from_envelopes_and_errors(tmp_path):
     not_db.write_text("hello")
     bad = run_tldb("combine", str(not_db), "-o", str(target))
     assert bad.returncode == 1 and bad.stderr.startswith("Error:")
+
+
+def test_derived_tables_hold_their_views_rows_over_all_ranks_in_order(mixed):
+    """compiles and recompiles, computed rank by rank over each rank's rows (combine's
+    _derive_rank), hold exactly the rows, in the same order, that their shipped views give
+    over every rank's combined rows at once."""
+    from tldb.combine import DERIVED_VIEWS, shipped_views
+
+    _, combined = mixed
+    conn = sqlite3.connect(combined)
+    try:
+        for name in DERIVED_VIEWS:
+            whole = shipped_views()[name].replace(
+                f"CREATE VIEW {name} AS", f"CREATE TEMP VIEW all_{name} AS", 1
+            )
+            conn.execute(whole)
+            rows = conn.execute(f"SELECT * FROM main.{name}").fetchall()
+            assert rows, name
+            assert rows == conn.execute(f"SELECT * FROM temp.all_{name}").fetchall(), name
+            ranks = {r for (r,) in conn.execute(f"SELECT DISTINCT rank FROM main.{name}")}
+            assert len(ranks) >= 2, name  # rows of several ranks
+    finally:
+        conn.close()
