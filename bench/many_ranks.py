@@ -127,7 +127,8 @@ def main() -> int:
         for ranks in args.ranks:
             logs = work / f"in_{ranks}"
             size = build_folder(logs, ranks, sources)
-            results: dict[str, list[tuple[float, float]]] = {"tlparse": [], "tldb": []}
+            # (wall s, peak RSS MB, peak PSS MB, CPU s) of each run, per tool
+            results: dict[str, list[tuple[float, ...]]] = {"tlparse": [], "tldb": []}
             stages: list[dict[str, float]] = []
             written: dict[str, int] = {}
             for _ in range(args.runs):
@@ -145,10 +146,10 @@ def main() -> int:
                     if tool == "tldb":  # -v prints the stage times on stderr: keep them
                         log = work / "stderr.txt"
                         command = ["sh", "-c", 'exec "$@" 2>"$0"', str(log), *command]
-                    wall, rss, _pss = rvt.run(command)
+                    wall, rss, pss, cpu = rvt.run(command)
                     if tool == "tldb":
                         stages.append(_stage_times(log.read_text()))
-                    results[tool].append((wall, rss))
+                    results[tool].append((wall, rss, pss, cpu))
                     written[tool] = folder_bytes(out)
                     if tool == "tldb" and ranks == max(args.ranks):
                         slowest = sorted(
@@ -170,7 +171,7 @@ def main() -> int:
     return 0
 
 
-def _median(values: list[tuple[float, float]], i: int) -> float:
+def _median(values: list[tuple[float, ...]], i: int) -> float:
     return statistics.median(v[i] for v in values) if values else float("nan")
 
 
@@ -186,6 +187,14 @@ def _print_row(row) -> None:
     )
     print(f"  tldb:    {d_wall:7.1f} s {d_mem:7.0f} MB  writes {written['tldb'] / 1e6:7.0f} MB")
     print(f"  ratio:   time {ratio:.2f}   bytes {bytes_ratio:.2f}")
+    # CPU seconds (the process and all its workers) and PSS (shared pages counted once): on a
+    # shared machine a 2-core run's wall time suffers more than a 1-core run's, CPU does not.
+    t_cpu, d_cpu = _median(results["tlparse"], 3), _median(results["tldb"], 3)
+    print(
+        f"  CPU:     tlparse {t_cpu:.1f} s, tldb {d_cpu:.1f} s (ratio {d_cpu / t_cpu:.2f}; "
+        f"on 2 idle cores at best {d_cpu / 2 / t_cpu:.2f} of tlparse's wall);"
+        f" tldb PSS {_median(results['tldb'], 2):.0f} MB"
+    )
     print("  tldb stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()), flush=True)
 
 
@@ -207,8 +216,12 @@ def _print_summary(rows) -> None:
             + f" | {d_wall:.1f} | {t_wall:.1f} | {d_wall / t_wall:.2f} | {_median(results['tldb'], 1):.0f} | {bytes_ratio:.2f} |"
         )
     mems = {row[0]: _median(row[2]["tldb"], 1) for row in rows}
+    psss = {row[0]: _median(row[2]["tldb"], 2) for row in rows}
     if 64 in mems and 1024 in mems:
-        print(f"memory 1024 vs 64 ranks: x{mems[1024] / mems[64]:.2f} (target within 10%)")
+        print(
+            f"memory 1024 vs 64 ranks: x{mems[1024] / mems[64]:.2f} RSS summed over the tree,"
+            f" x{psss[1024] / psss[64]:.2f} PSS (target within 10%)"
+        )
 
 
 if __name__ == "__main__":
