@@ -82,7 +82,7 @@ def _make_cases(base: Path, folder: Path, outside: Path) -> dict[str, Path]:
             ("CREATE TABLE evil (x)", {}),
             ("CREATE TRIGGER t1 AFTER INSERT ON meta BEGIN DELETE FROM envelopes; END", {}),
             ("CREATE TRIGGER t2 BEFORE DELETE ON envelopes BEGIN INSERT INTO evil VALUES (1); END", {}),
-            ("DROP VIEW graph_breaks", {}),
+            ("DROP TABLE graph_breaks", {}),  # held as a table too
             ("CREATE VIEW graph_breaks AS SELECT 1 AS unrelated", {}),
             ("DROP TABLE compiles", {}),  # a view the load held as a table
             ("CREATE VIEW compiles AS SELECT 1 AS unrelated", {}),

@@ -89,9 +89,13 @@ def test_killed_runs_resume_to_the_same_report(reference, tmp_path):
     assert kills == KILLS
 
 
-def _wait_for(path: Path, process: subprocess.Popen) -> None:
-    """Until path exists (the run has taken its folder), or fail if the run ended first."""
-    while not path.exists():
+def _wait_for(out: Path, process: subprocess.Popen) -> None:
+    """Until the run has taken its folder (its unfinished-run marker is in OUT, or in the
+    staging folder beside OUT of an --overwrite over a report), or fail if it ended first."""
+    marker = ".tldb-unfinished"
+    while not (out / marker).exists() and not any(
+        out.parent.glob(f".{out.name}.tldb-new-*/{marker}")
+    ):
         assert process.poll() is None, "the run ended before taking its folder"
         time.sleep(0.01)
 
@@ -100,7 +104,8 @@ def _wait_for(path: Path, process: subprocess.Popen) -> None:
 def test_a_second_run_into_a_busy_folder_is_refused(reference, tmp_path, overwrite):
     """Run A takes the folder (its unfinished-run marker appears) and is paused (SIGSTOP) so
     that it is certainly still running; run B, the same command (with --overwrite over an
-    earlier complete report), stops at once with a one-line "busy" error and changes nothing.
+    earlier complete report, built beside it), stops at once with a one-line "busy" error and
+    changes nothing, in OUT or beside it.
     A, resumed, completes: the folder holds exactly one run's report."""
     expected, _ = reference
     out = tmp_path / "out"
@@ -113,11 +118,11 @@ def test_a_second_run_into_a_busy_folder_is_refused(reference, tmp_path, overwri
         start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_for(out / ".tldb-unfinished", first)
+        _wait_for(out, first)
         os.killpg(first.pid, signal.SIGSTOP)
-        during = tree(out)
+        during = tree(out.parent)
         second = subprocess.run(command(out) + extra, capture_output=True, text=True)
-        assert tree(out) == during  # B wrote nothing
+        assert tree(out.parent) == during  # B wrote nothing
     finally:
         os.killpg(first.pid, signal.SIGCONT)
     assert first.wait() == 0, first.stderr.read()

@@ -18,7 +18,7 @@ import pytest
 from conftest import DATA, run_tldb
 from torch213_log import envelopes
 
-from tldb.combine import MATERIALIZED_VIEWS
+from tldb.combine import AGGREGATE_VIEWS, MATERIALIZED_VIEWS
 from tldb.errors import OutputExistsError
 from tldb.module_api import ReportConfig
 from tldb.multirank import run_multi_rank
@@ -292,6 +292,8 @@ def test_combined_database_holds_heavy_views_as_tables_with_the_same_rows(refere
     for name in MATERIALIZED_VIEWS:
         kind = combined.execute("SELECT type FROM sqlite_master WHERE name = ?", [name]).fetchone()
         assert kind == ("table",), name
+        if name in AGGREGATE_VIEWS:  # no rank column: compared in the test below
+            continue
         for rank in range(len(SOURCES)):
             own = sqlite3.connect(out / f"rank_{rank}" / "trace.db")
             want = own.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -304,6 +306,27 @@ def test_combined_database_holds_heavy_views_as_tables_with_the_same_rows(refere
                 )
             assert got.fetchone()[0] == want, (name, rank)
     assert combined.execute("SELECT count(*) FROM chromium_spans").fetchone()[0] > 0
+
+
+def test_combined_envelope_kinds_count_every_ranks_envelopes(reference, tmp_path):
+    """envelope_kinds, held as a table in ranks.db, counts the envelopes of all ranks: per
+    kind, the sums of each rank database's own envelope_kinds rows."""
+    logs, _ = reference
+    out = tmp_path / "out"
+    report(logs, out)
+    columns = "envelopes, accepted, unknown"
+    expected: dict[str, list[int]] = {}
+    for rank in range(len(SOURCES)):
+        own = sqlite3.connect(out / f"rank_{rank}" / "trace.db")
+        for kind, *counts in own.execute(f"SELECT kind, {columns} FROM envelope_kinds"):
+            expected[kind] = [
+                a + b for a, b in zip(expected.get(kind, [0, 0, 0]), counts, strict=True)
+            ]
+        own.close()
+    combined = sqlite3.connect(out / "ranks.db")
+    got = {kind: counts for kind, *counts in combined.execute(
+        f"SELECT kind, {columns} FROM envelope_kinds")}  # fmt: skip
+    assert len(got) > 3 and got == expected
 
 
 def test_steps_are_submitted_a_window_at_a_time_heaviest_first_results_in_order():

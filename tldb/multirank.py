@@ -22,13 +22,13 @@ import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
 
 from tldb import db as dbmod
-from tldb import rankstep, resume
+from tldb import rankstaging, rankstep, resume
 from tldb.combine import combine
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.executors import Step, rank_executor, run_steps
@@ -128,7 +128,7 @@ def render_landing(
 ) -> Site:
     """Run the multi-rank modules over the combined database, writing into OUT;
     `rank_databases` says where each rank's own database is (ModuleContext.rank_database)."""
-    site = Site(out_dir)
+    site = Site(out_dir, unlink_first=True)  # rank folders may be links (rankstaging.py)
     db = dbmod.open_readonly(combined)
     try:
         ctx = ModuleContext(
@@ -202,6 +202,8 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     if request.only_ranks is not None:
         _rank_steps_only(request, folder, keys, workers)
         return None
+    if rankstaging.wanted(out_dir, request.overwrite, keys):
+        return _staged_multi_rank(request, folder, keys, registry, workers)
     current = current_records(folder, out_dir, keys)
     reusable = [out_dir / f"rank_{rank}" for rank in current]
     # A folder of tldb's own rank outputs, or what a killed run of this command left
@@ -213,6 +215,36 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
         return _multi_rank(request, folder, keys, current, registry, workers)
     finally:
         old_content_gone()
+
+
+def _staged_multi_rank(
+    request: ReportRequest,
+    folder: RankFolder,
+    keys: dict[int, dict],
+    registry: ModuleRegistry,
+    workers: int,
+) -> MultiRankResult:
+    """--overwrite over an existing report: built beside it and swapped in (rankstaging.py)."""
+    out_dir = request.out_dir
+
+    def build(stage: Path) -> MultiRankResult:
+        db_path = rankstaging.moved(request.db_path, out_dir, stage)
+        staged = replace(request, out_dir=stage, db_path=db_path)
+        current = current_records(folder, stage, keys)
+        outside = db_path is not None and db_path == request.db_path  # --db outside OUT
+        try:
+            result = _multi_rank(staged, folder, keys, current, registry, workers, out_dir)
+        except StrictError:  # complete all the same
+            if outside:
+                rankstaging.repoint(db_path, out_dir, stage)
+            raise
+        if outside:
+            rankstaging.repoint(db_path, out_dir, stage)
+        return result
+
+    result = rankstaging.run_staged(out_dir, keys, build)
+    result.combined_db = request.db_path or out_dir / COMBINED_DB
+    return result
 
 
 def _render_steps(
@@ -279,8 +311,12 @@ def _multi_rank(
     current: dict[int, dict],
     registry: ModuleRegistry,
     workers: int,
+    shown: Path | None = None,
 ) -> MultiRankResult:
+    """The run itself, writing into request.out_dir; `shown` is the folder named to the user
+    when that is a staging folder (rankstaging.py)."""
     out_dir, config = request.out_dir, request.config
+    shown = shown or out_dir
     if folder.from_envelopes:
         names = ", ".join(f"rank {log.rank} = {log.path.name}" for log in folder.logs)
         print(
@@ -293,7 +329,7 @@ def _multi_rank(
         clock.done("load")
         stats_by_rank = {}
         for log in folder.logs:
-            _echo([f"Processing rank {log.rank} → {out_dir / f'rank_{log.rank}'}"])
+            _echo([f"Processing rank {log.rank} → {shown / f'rank_{log.rank}'}"])
             summary = records[log.rank]["summary"]
             stats_by_rank[log.rank] = print_summary(summary, config.verbose)
         inherited = inherited_strings(folder, records)
@@ -327,10 +363,10 @@ def _multi_rank(
         ("collective_schedules.json", "Collective schedules"),
     ):
         if (out_dir / name).is_file():
-            _echo([f"{label}: {out_dir / name}"])
-    _echo([f"Multi-rank report generated under {out_dir}", "Individual pages: rank_*/index.html"])
+            _echo([f"{label}: {shown / name}"])
+    _echo([f"Multi-rank report generated under {shown}", "Individual pages: rank_*/index.html"])
     if problems:
-        raise StrictError("; ".join(problems) + f" (report written to {out_dir})")
+        raise StrictError("; ".join(problems) + f" (report written to {shown})")
     return MultiRankResult(
         [log.rank for log in folder.logs],
         combined,

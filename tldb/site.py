@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -112,8 +113,11 @@ class Site:
     `os.write` on string paths: pathlib and buffered file objects cost more than the write.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, unlink_first: bool = False):
         self.root = root.resolve()
+        #: Remove an existing file before writing it, rather than truncating it: it may be a
+        #: hard link into another report (rankstaging.py), which must not change.
+        self.unlink_first = unlink_first
         self._root = str(self.root)
         self._made: set[str] = {self._root}
         self.files = 0
@@ -130,6 +134,9 @@ class Site:
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
         self.files += 1
+        if self.unlink_first:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
         if isinstance(content, CopyFile):
             shutil.copyfile(content.source, target)
             self.bytes += os.stat(target).st_size

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 _AT_FDCWD = -100
@@ -72,3 +73,16 @@ def discard(stage: Path) -> None:
     """Remove a staging folder (after a failure, or the old report after the exchange)."""
     with contextlib.suppress(OSError):
         shutil.rmtree(stage)
+
+
+@contextlib.contextmanager
+def swapped_in(stage: Path, out_dir: Path) -> Iterator[None]:
+    """Build in stage within the block; it is exchanged with out_dir when the block ends
+    well, then removed (holding the old content); removed at once when the block raises."""
+    try:
+        yield
+        exchange(stage, out_dir)
+    except BaseException:
+        discard(stage)
+        raise
+    discard(stage)
