@@ -113,3 +113,19 @@ def test_serde_value_of_a_repr_without_its_regular_expression():
         text = repr(value)
         fast, slow = jsonfmt._serde_repr(text), float(jsonfmt.serde_number(text))
         assert struct.pack("d", fast) == struct.pack("d", slow), text
+
+
+def test_whole_floats_skipped_by_the_walk_are_serde_values():
+    # _serde_values leaves whole floats below jsonfmt._EXACT_WHOLE as they are, without a
+    # repr (chromium timestamps): each must be what serde reads from its repr, bit for bit,
+    # up to the bound and on both sides of it.
+    rng = random.Random(54)
+    bound = int(jsonfmt._EXACT_WHOLE)
+    wholes = [rng.randint(-bound, bound) for _ in range(6000)]
+    wholes += [bound - i for i in range(200)] + [-bound + i for i in range(200)]
+    wholes += [rng.randint(10**15, bound) for _ in range(6000)] + [0, 1, 2**53, 2**53 + 2]
+    values = [float(w) for w in wholes] + [-0.0, float(bound + 1), float(bound * 3)]
+    walked = jsonfmt._serde_values({"ts": list(values), "one": values[0]})
+    for value, got in zip(values, walked["ts"], strict=True):
+        slow = float(jsonfmt.serde_number(repr(value)))
+        assert struct.pack("d", got) == struct.pack("d", slow), repr(value)

@@ -137,6 +137,20 @@ def encode_text(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def autoescape_text(text: str) -> str:
+    """`text` escaped exactly as a template's autoescape (markupsafe) escapes it: `& < > ' "`.
+
+    For HTML a module builds in Python, line by line, where markupsafe's `escape` (a Markup
+    object per call) costs more than the line: thousands of lines a page on a big log."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
+
+
 #: Schemes a link target taken from the log may have; others (javascript:, data:, vbscript:)
 #: would run code or show made-up content when the link is clicked.
 LINK_SCHEMES = frozenset({"http", "https"})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from tldb import jsonfmt
 from tldb.module_api import (
@@ -32,6 +32,7 @@ from tldb.module_api import (
     Module,
     ModuleContext,
     ModuleOutput,
+    autoescape_text,
 )
 from tldb.stacks import Frame, frames_of, load_strings, stack_html
 
@@ -71,10 +72,10 @@ def _label(compile_id: str) -> str:
     return "(unknown)" if compile_id == "unknown" else compile_id
 
 
-def metrics_fields(parser: str, metadata: str) -> dict[str, Any]:
-    """The page's metrics, every field present (None when absent), parsed as serde parses."""
+def metrics_fields(parser: str, logged: dict[str, Any]) -> dict[str, Any]:
+    """The page's metrics, every field present (None when absent), from the logged metrics
+    object (parsed once per page, as serde parses: see `logged_metrics`)."""
     names = FIELDS[parser].split()
-    logged = jsonfmt.loads_like_serde(metadata)[parser]
     values = {name: logged.get(name) for name in names}
     for name in FLOATS.intersection(names):
         if isinstance(values[name], int):
@@ -82,15 +83,19 @@ def metrics_fields(parser: str, metadata: str) -> dict[str, Any]:
     return values
 
 
+def logged_metrics(parser: str, metadata: str) -> dict[str, Any]:
+    """The metrics object of a metrics envelope, parsed as serde parses."""
+    return jsonfmt.loads_like_serde(metadata)[parser]
+
+
 #: Other Metrics values longer than this are folded into a collapsed block.
 LONG_VALUE = 200
 
 
-def other_metrics(parser: str, metadata: str) -> list[dict[str, Any]]:
+def other_metrics(parser: str, logged: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics fields tlparse does not model, sorted by name: each with its value as text
     (strings as they are, null as `null`, anything else as compact JSON) and whether it is
     long enough to be folded."""
-    logged = jsonfmt.loads_like_serde(metadata)[parser]
     known = set(FIELDS[parser].split())
     rows = []
     for name in sorted(k for k in logged if k not in known):
@@ -98,6 +103,19 @@ def other_metrics(parser: str, metadata: str) -> list[dict[str, Any]]:
         text = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
         rows.append({"key": name, "value": text, "long": len(text) > LONG_VALUE})
     return rows
+
+
+def other_metrics_html(rows: list[dict[str, Any]]) -> Markup:
+    """The Other Metrics table rows, escaped here rather than in the template: a page of the
+    benchmark log has ~80 of them, and the template's loop (attribute look-ups, an escape
+    call per cell) was most of a page's rendering time. The text is what the loop wrote."""
+    parts = []
+    for row in rows:
+        value = autoescape_text(row["value"])
+        if row["long"]:
+            value = f"<details><summary>(click to expand)</summary><pre>{value}</pre></details>"
+        parts.append(f"\n<tr>\n<td>{autoescape_text(row['key'])}</td>\n<td>{value}</td>\n</tr>\n")
+    return Markup("".join(parts))
 
 
 def listed_file(folder: str, entry: DirectoryEntry) -> dict[str, Any]:
@@ -129,7 +147,8 @@ class OutputFiles:
         while cursor < len(entries) and entries[cursor].number < number:
             f = listed_file(folder, entries[cursor])
             lines.append(
-                f'<li><a href="{escape(f["href"])}">{escape(f["text"])}</a> ({f["number"]})</li>\n'
+                f'<li><a href="{autoescape_text(f["href"])}">{autoescape_text(f["text"])}</a>'
+                f" ({f['number']})</li>\n"
             )
             cursor += 1
         self._state[(compile_id, folder)] = (cursor, lines)
@@ -170,6 +189,7 @@ class PageContext:
         self._next: dict[str, Any] | None = next(self._rows, None)
         self._stacks: dict[str, tuple[int, list[Frame]]] = {}
         self._stack_html: dict[int, str] = {}
+        self._mini_stacks: dict[Frame, str] = {}
         self._specializations: dict[str, list[dict]] = {}
         self._guards: dict[str, list[dict]] = {}
         self._created: dict[str, list[dict]] = {}
@@ -220,6 +240,14 @@ class PageContext:
             self._stack_html[envelope_id] = stack_html(frames, self.strings, "Stack")
         return self._stack_html[envelope_id]
 
+    def mini_stack(self, frame: Frame) -> str:
+        """The one-frame stack of a page's code object, made once per code object (the pages
+        of a recompiled function share it)."""
+        found = self._mini_stacks.get(frame)
+        if found is None:
+            found = self._mini_stacks[frame] = stack_html([frame], self.strings, "Stack")
+        return found
+
     def take_tables(self, key: str) -> tuple[list[dict], list[dict]]:
         return self._specializations.pop(key, []), self._guards.pop(key, [])
 
@@ -259,27 +287,29 @@ class CompilationMetrics(Module):
         output_files = OutputFiles(ctx.directory)
         for row in ctx.query("pages", mode=ctx.config.mode):
             parser = row["parser"]
+            logged = logged_metrics(parser, row["metadata"])
             values = {
                 "label": _label(row["compile_id"]),
-                "m": metrics_fields(parser, row["metadata"]),
+                "m": metrics_fields(parser, logged),
                 "missing_reason": MISSING_REASON,
             }
             if parser == "compilation_metrics":
                 context.advance(row["envelope_id"])
-                values.update(self._main_page(context, row, values["m"], output_files))
+                values.update(self._main_page(context, row, logged, values["m"], output_files))
             yield row["path"], ctx.render(TEMPLATES[parser], **values)
 
     def _main_page(
         self,
         context: PageContext,
         row: dict[str, Any],
+        logged: dict[str, Any],
         m: dict[str, Any],
         output_files: OutputFiles,
     ) -> dict[str, Any]:
         mini_stack = ""
         if None not in (m["co_name"], m["co_filename"], m["co_firstlineno"]):
             frame = Frame(0, m["co_firstlineno"], m["co_name"], None, m["co_filename"])
-            mini_stack = stack_html([frame], context.strings, "Stack")
+            mini_stack = context.mini_stack(frame)
         key = row["lookup_key"]
         specializations, guards = context.take_tables(key)
         created, unbacked = context.take_symbols(row["symbol_key"])
@@ -287,7 +317,7 @@ class CompilationMetrics(Module):
             "symbols_shown": context.symbols_shown,
             "created_symbols": created,
             "unbacked_symbols": unbacked,
-            "other_metrics": other_metrics("compilation_metrics", row["metadata"]),
+            "other_metrics_html": other_metrics_html(other_metrics("compilation_metrics", logged)),
             "mini_stack": mini_stack,
             "outputs_html": output_files.html(row["compile_id"], row["compile_dir"], row["number"]),
             "stack": context.stack(key),

@@ -40,10 +40,13 @@ class StackTries(Module):
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         strings = load_strings(ctx.db, ctx.log_id)
-        statuses = {row["metrics_key"]: row["status"] for row in ctx.query("statuses")}
+        rows = list(ctx.query("stacks"))
+        statuses = metrics_statuses(rows)
         trie = StackTrie()
-        for row in ctx.query("dynamo_starts"):
-            frames = strip_convert_frame(frames_of(orjson.loads(row["stack"])), strings)
+        for row in rows:
+            if row["start_stack"] is None:
+                continue
+            frames = strip_convert_frame(frames_of(orjson.loads(row["start_stack"])), strings)
             if row["label"] == "unknown":
                 trie.insert(frames, None)
             else:
@@ -58,12 +61,34 @@ class StackTries(Module):
             )
         ]
         unknown = StackTrie()
-        for row in ctx.query("unknown_stacks"):
-            unknown.insert(frames_of(orjson.loads(row["stack"])), None)
+        for row in rows:
+            if row["top_stack"] is not None:
+                unknown.insert(frames_of(orjson.loads(row["top_stack"])), None)
         if not unknown.is_empty():
             html = ctx.render("unknown_stacks.html", trie=unknown.render(strings, "Stack"))
             sections.append(IndexContribution("unknown_stacks", html))
         return ModuleOutput(index_html=sections)
+
+
+def metrics_statuses(rows: list[dict]) -> dict[str, str]:
+    """The trie colour of each compile id with compilation_metrics: worst first, any failure,
+    then any empty graph, then any restart (see stacks.sql)."""
+    worst: dict[str, list[bool]] = {}
+    for row in rows:
+        if row["has_metrics"]:
+            seen = worst.setdefault(row["metrics_key"], [False, False, False])
+            for i, column in enumerate(("failed", "empty", "restarted")):
+                seen[i] = seen[i] or bool(row[column])
+    return {key: _status_from(seen) for key, seen in worst.items()}
+
+
+def _status_from(seen: list[bool]) -> str:
+    failed, empty, restarted = seen
+    if failed:
+        return "status-error"
+    if empty:
+        return "status-empty"
+    return "status-break" if restarted else "status-ok"
 
 
 MODULE = StackTries()
