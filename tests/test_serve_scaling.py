@@ -414,3 +414,43 @@ def test_several_workers_for_a_report_made_on_request_are_refused(tmp_path):
         "Error: --workers: a report made on request is served by one process"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_right_after_the_banner_stops_the_server_and_its_workers(db_path):
+    """Whoever waits for the banner may stop the server at once: SIGTERM then, while workers
+    are being forked and uvicorn is not yet handling signals, still stops every process
+    gracefully ("Stopped.", page cache removed). A KeyboardInterrupt raised by the handler at
+    an arbitrary point once left servers that ignored SIGTERM; before that the handler came
+    after the banner, and the server died without cleaning up."""
+    for _ in range(4):
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tldb",
+                "serve",
+                str(db_path.parent),
+                "--port",
+                "0",
+                "--workers",
+                "3",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        banner = []
+        for line in process.stdout:
+            banner.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                break
+        process.terminate()
+        try:
+            rest = process.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail("the server ignored SIGTERM")
+        assert "Stopped." in rest, [*banner, rest]
+        assert not _cache_folder(banner).exists()
+        assert process.returncode == 0

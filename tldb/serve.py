@@ -553,6 +553,11 @@ def run(
             file=sys.stderr,
             flush=True,
         )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM once its own handlers are installed, then
+    # raises the signal again: SIGINT ends up here as KeyboardInterrupt, SIGTERM in
+    # _request_stop, as does a SIGTERM that comes before uvicorn's handlers (_serve_on).
+    # (Installed before the banner: whoever waits for it may stop the server at once.)
+    previous = signal.signal(signal.SIGTERM, _request_stop)
     cache = FolderStore(make_folder(), cache_mb << 20) if cache_mb else None
     print(banner(plan, base, _process_lines(count, cache)), flush=True)
     if open_browser:
@@ -560,9 +565,6 @@ def run(
 
         first = next(iter([*plan.mounts, *plan.on_demand]), None)
         webbrowser.open(f"{base}/{first}/" if first else f"{base}/")
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again once its
-    # own handlers are removed: both end up here as KeyboardInterrupt, a normal stop.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     pids = workers_mod.fork_workers(
         count - 1, lambda: _serve_on(ds, plan, workers_mod.own_socket(sock), cache)
     )
@@ -590,8 +592,22 @@ def _serve_on(ds, plan: ServePlan, sock: socket.socket, cache: FolderStore | Non
         app = ResponseCache(app, cache, [*plan.mounts, *plan.on_demand])
     start_priming(ds)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    _STOP["server"] = server
+    if _STOP["requested"]:  # SIGTERM came while this process was starting
+        server.should_exit = True
+    server.run(sockets=[sock])
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+#: This process's uvicorn server once made, and whether SIGTERM asked it to stop.
+_STOP: dict = {"server": None, "requested": False}
+
+
+def _request_stop(signum, frame) -> None:
+    """SIGTERM before uvicorn's own handler is installed (or after it is removed): ask the
+    server to stop as uvicorn's handler would. Raising KeyboardInterrupt here instead, at
+    whatever point the main thread was (forking workers, making the app, starting the event
+    loop), sometimes left a server that ignored SIGTERM for good (seen in tests under load)."""
+    _STOP["requested"] = True
+    if _STOP["server"] is not None:
+        _STOP["server"].should_exit = True
