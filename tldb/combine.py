@@ -350,15 +350,11 @@ def _derive_rank(conn: sqlite3.Connection, firsts: dict[str, int]) -> None:
             )
         for name in DERIVED_VIEWS:
             body = shipped_views()[name].split(" AS", 1)[1]
-            conn.execute(f"CREATE TEMP VIEW {_quote('rank_' + name)} AS{body}")
-            if name in present:
-                conn.execute(
-                    f"INSERT INTO main.{_quote(name)} SELECT * FROM temp.{_quote('rank_' + name)}"
-                )
-            else:
-                conn.execute(
-                    f"CREATE TABLE main.{_quote(name)} AS SELECT * FROM temp.{_quote('rank_' + name)}"
-                )
+            source = f"temp.{_quote('rank_' + name)}"
+            conn.execute(f"CREATE TEMP VIEW {source} AS{body}")
+            if name not in present:
+                conn.execute(f"CREATE TABLE main.{_quote(name)} AS SELECT * FROM {source} WHERE 0")
+            conn.execute(f"INSERT INTO main.{_quote(name)} SELECT * FROM {source}")
     finally:
         for name in (*(f"rank_{view}" for view in DERIVED_VIEWS), *_DERIVED_INPUTS):
             conn.execute(f"DROP VIEW IF EXISTS temp.{_quote(name)}")

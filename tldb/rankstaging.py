@@ -59,7 +59,7 @@ def run_staged(out_dir: Path, keys: dict[int, dict], build: Callable[[Path], T])
     returns, or raises StrictError (the report is complete all the same)."""
     lock = lock_folder(out_dir)
     try:
-        stage = adopt_or_stage(out_dir)
+        stage = staging.stage_for(out_dir, adopt=True)  # a killed run's work is kept
         with staging.swapped_in(stage, out_dir):
             fill(stage, out_dir, keys)
             resume.mark(stage, keys)
@@ -73,30 +73,6 @@ def run_staged(out_dir: Path, keys: dict[int, dict], build: Callable[[Path], T])
     if strict is not None:
         raise strict
     return result
-
-
-def adopt_or_stage(out_dir: Path) -> Path:
-    """The staging folder of a killed run into out_dir (the newest), renamed as this run's;
-    else a fresh one (staging.stage_for, which also removes other dead runs' folders)."""
-    prefix = f".{out_dir.name}.tldb-new-"
-    dead = [path for path in out_dir.parent.iterdir() if _dead_stage(path, prefix)]
-    if not dead:
-        return staging.stage_for(out_dir)
-    dead.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
-    ours = out_dir.parent / f"{prefix}{os.getpid()}"
-    shutil.rmtree(ours, ignore_errors=True)
-    os.rename(dead[0], ours)
-    for path in dead[1:]:
-        shutil.rmtree(path, ignore_errors=True)
-    return ours
-
-
-def _dead_stage(path: Path, prefix: str) -> bool:
-    """Whether path is the staging folder of a run that is no longer alive."""
-    pid = path.name[len(prefix) :]
-    if not (path.name.startswith(prefix) and pid.isdigit()) or int(pid) == os.getpid():
-        return False
-    return not staging.alive(int(pid)) and path.is_dir() and not path.is_symlink()
 
 
 def fill(stage: Path, out_dir: Path, keys: dict[int, dict]) -> None:

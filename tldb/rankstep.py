@@ -100,9 +100,9 @@ def rendered(record: dict, inherited: dict[int, str]) -> dict | None:
 
 def load_step(log: Path, rank_dir: Path, key: dict, pipelined: bool) -> dict:
     """Load one rank log into rank_dir/trace.db and record it (no render yet); returns the
-    record as the driver keeps it (for_driver), whose `summary` holds tlparse's end-of-parse facts (report.load_summary) and the
-    rank's string table, which the caller needs for every rank and would otherwise reopen
-    each database for."""
+    record as the driver keeps it (for_driver), whose `summary` holds tlparse's end-of-parse
+    facts (report.load_summary) and the rank's string table, which the caller needs for every
+    rank and would otherwise reopen each database for."""
     rank_dir.mkdir(parents=True, exist_ok=True)
     _forget(rank_dir)
     _clear_pages(rank_dir)  # pages of an older log or an interrupted step

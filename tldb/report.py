@@ -255,20 +255,15 @@ def _staged_report(request: ReportRequest, registry, modules, db_path: Path, fro
         stage = staging.stage_for(out_dir)
         inside = _inside(db_path, out_dir)
         work_db = stage / inside if inside and not from_database else db_path
-        try:
+        strict = None
+        with staging.swapped_in(stage, out_dir):
             try:
                 result = _report(request, registry, modules, work_db, from_database, stage)
-                strict = None
             except StrictError as exc:  # the report is complete all the same
                 result, strict = None, exc
             if inside and from_database:
                 (stage / inside).parent.mkdir(parents=True, exist_ok=True)
                 os.rename(db_path, stage / inside)
-            staging.exchange(stage, out_dir)
-        except BaseException:
-            staging.discard(stage)
-            raise
-        staging.discard(stage)  # now the old report
     finally:
         unlock(lock)
     if strict is not None:

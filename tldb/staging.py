@@ -26,15 +26,33 @@ def can_stage(out_dir: Path) -> bool:
     return not os.path.ismount(out_dir) and os.access(out_dir.resolve().parent, os.W_OK)
 
 
-def stage_for(out_dir: Path) -> Path:
-    """A fresh, empty staging folder beside out_dir; stale ones of dead runs are removed."""
-    for stale in out_dir.parent.glob(f".{out_dir.name}.tldb-new-*"):
-        pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    stage = out_dir.parent / f".{out_dir.name}.tldb-new-{os.getpid()}"
+def _stage_name(out_dir: Path, pid: int | str) -> Path:
+    return out_dir.parent / f".{out_dir.name}.tldb-new-{pid}"
+
+
+def dead_stages(out_dir: Path) -> list[Path]:
+    """The staging folders beside out_dir of runs no longer alive, newest first."""
+    prefix = _stage_name(out_dir, "").name
+    dead = []
+    for path in out_dir.parent.glob(f"{prefix}*"):
+        pid = path.name[len(prefix) :]
+        if pid.isdigit() and not alive(int(pid)) and path.is_dir() and not path.is_symlink():
+            dead.append(path)
+    return sorted(dead, key=lambda path: path.stat().st_mtime_ns, reverse=True)
+
+
+def stage_for(out_dir: Path, adopt: bool = False) -> Path:
+    """A fresh, empty staging folder beside out_dir, or with `adopt` the newest folder a dead
+    run left there, renamed as this run's; other dead runs' folders are removed."""
+    stage = _stage_name(out_dir, os.getpid())
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
+    dead = dead_stages(out_dir)
+    if adopt and dead:
+        os.rename(dead.pop(0), stage)
+    else:
+        stage.mkdir()
+    for stale in dead:
+        shutil.rmtree(stale, ignore_errors=True)
     return stage
 
 
