@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tldb.errors import InputError, TldbError
-from tldb.parallel import can_fork, heaviest_first
+from tldb.parallel import can_fork, heaviest_first, terminate_pool
 
 #: Seconds to wait for a Dask scheduler before saying it cannot be reached.
 CONNECT_TIMEOUT = 10
@@ -63,7 +63,7 @@ def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]
         try:
             yield executor
         except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
+            terminate_pool(executor)
             raise
 
 

@@ -208,6 +208,14 @@ def _stop(executor: ProcessPoolExecutor, ends: _Ends) -> None:
     other modules). Python 3.14's Executor.terminate_workers does this; before it, the pool's
     worker processes are only reachable through its `_processes` attribute."""
     ends.stopped = True  # the feeder thread submits nothing more
+    terminate_pool(executor)
+
+
+def terminate_pool(executor: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now and wait until they are gone, tasks running or not: after
+    an error nothing may go on writing (a rank step into a staging folder being removed).
+    `shutdown(wait=False)` alone leaves running tasks to finish, and a later `shutdown(wait=True)`
+    (the pool's `with` block) no longer waits for them."""
     terminate = getattr(executor, "terminate_workers", None)
     if terminate is not None:  # pragma: no cover - Python 3.14+
         terminate()
