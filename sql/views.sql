@@ -264,7 +264,8 @@ WHERE e.status = 'ok' AND e.kind = 'chromium_event' AND json_valid(p.text)
 -- events carry kilobytes of args, and this view is computed for every rank of a many-rank
 -- run): one json_extract per field of the same text, which SQLite answers from the parse it
 -- caches for the statement (an array of the eight fields read back with ->> cost a parse of
--- that array per field, 25% more over the test logs),
+-- that array per field, 25% more over the test logs; the args are `->`'s JSON text as it is,
+-- json() around it parsed it once more),
 -- then pairing numbers the events of each kind and takes the one E that shares a B's group and
 -- number: two window passes, no self-join, so it stays fast on logs with many events.
 CREATE VIEW chromium_spans AS
@@ -299,11 +300,11 @@ WITH parsed AS MATERIALIZED (
 )
 SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
        ts AS start_us, end_ts - ts AS duration_us, line AS begin_line, end_line,
-       (SELECT json(text -> 'args') FROM payloads WHERE id = end_payload) AS end_args
+       (SELECT text -> 'args' FROM payloads WHERE id = end_payload) AS end_args
 FROM paired WHERE ph = 'B' AND end_ts IS NOT NULL
 UNION ALL
 SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
-       ts, dur, line, line, (SELECT json(text -> 'args') FROM payloads WHERE id = payload_id)
+       ts, dur, line, line, (SELECT text -> 'args' FROM payloads WHERE id = payload_id)
 FROM events WHERE ph = 'X';
 
 -- The collective operations of each inductor_collective_schedule artifact, in order.
