@@ -125,9 +125,11 @@ def render_landing(
     registry: ModuleRegistry,
     modules,
     rank_databases: dict[int, Path] | None = None,
+    jobs: int = 1,
 ) -> Site:
-    """Run the multi-rank modules over the combined database, writing into OUT;
-    `rank_databases` says where each rank's own database is (ModuleContext.rank_database)."""
+    """Run the multi-rank modules over the combined database, writing into OUT, on up to
+    `jobs` processes (modules and their parts); `rank_databases` says where each rank's own
+    database is (ModuleContext.rank_database)."""
     site = Site(out_dir, unlink_first=True)  # rank folders may be links (rankstaging.py)
     db = dbmod.open_readonly(combined)
     try:
@@ -140,7 +142,9 @@ def render_landing(
             module_dir=Path(),
             rank_databases=rank_databases or {},
         )
-        registry.render_all(modules, ctx, site, {})
+        registry.render_all(
+            modules, ctx, site, {}, jobs, reopen=lambda: dbmod.open_readonly(combined)
+        )
     finally:
         db.conn.close()
     return site
@@ -355,7 +359,7 @@ def _multi_rank(
             where=f"rank {log.rank}",
         )
     landing_modules = registry.for_mode(MULTI_RANK_MODE, request.modules)
-    render_landing(combined, out_dir, config, registry, landing_modules, dbs)
+    render_landing(combined, out_dir, config, registry, landing_modules, dbs, workers)
     resume.unmark(out_dir)
     clock.done("cross-rank")
     for name, label in (

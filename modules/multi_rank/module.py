@@ -93,11 +93,19 @@ class MultiRank(Module):
     name = "Multi-rank landing page"
     subscriptions = ("logs", "envelopes", "outputs", "payloads", "metrics")
     modes = frozenset({MULTI_RANK_MODE})
+    #: Part 1 is the all-rank chromium_events.json alone (every rank's events, read and
+    #: rewritten: over half the cross-rank stage), part 0 everything else, so that on two cores
+    #: the landing's analyses run beside it instead of after it.
+    shards = 2
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         landing = Landing([row["rank"] for row in ctx.query("ranks")])
-        self._compile_and_cache(ctx, landing)
         landing.has_chromium = any(self._chromium_fragment(ctx, r) for r in landing.ranks)
+        part, parts = ctx.shard
+        if parts > 1 and part == 1:
+            chromium = self._chromium_file(ctx, landing.ranks) if landing.has_chromium else None
+            return ModuleOutput(files=[("chromium_events.json", chromium)] if chromium else [])
+        self._compile_and_cache(ctx, landing)
         self._runtime(ctx, landing)
         self._collectives(ctx, landing)
         self._execution_order(ctx, landing)
@@ -191,7 +199,7 @@ class MultiRank(Module):
     # --- files ----------------------------------------------------------------------------
 
     def _files(self, ctx: ModuleContext, landing: Landing) -> Iterator[tuple[str, object]]:
-        if landing.has_chromium:
+        if landing.has_chromium and ctx.shard[1] == 1:  # else part 1 writes it
             yield "chromium_events.json", self._chromium_file(ctx, landing.ranks)
         if landing.has_runtime:
             yield (
