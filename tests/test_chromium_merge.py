@@ -123,3 +123,33 @@ def test_landing_same_with_and_without_the_ranks_files(tmp_path):
     render_landing(out / "ranks.db", alone, ReportConfig(), registry, modules)
     assert not list(alone.glob("rank_*/chromium_events.json"))
     assert (alone / "chromium_events.json").read_bytes() == merged
+
+
+def test_landing_in_two_parts_equals_the_landing_in_one(tmp_path):
+    """On two workers the multi_rank module renders in two parts (the all-rank
+    chromium_events.json apart from the rest); the files are those of one part, byte for byte."""
+    from tldb.module_api import MULTI_RANK_MODE, ReportConfig
+    from tldb.multirank import render_landing
+    from tldb.registry import ModuleRegistry
+
+    folder = _rank_folder(tmp_path)
+    out = tmp_path / "out"
+    done = run_tldb("report", str(folder), "--all-ranks-html", "-o", str(out), "--no-browser")
+    assert done.returncode == 0, done.stderr
+    registry = ModuleRegistry.discover()
+    modules = registry.for_mode(MULTI_RANK_MODE, None)
+    landing = {}
+    for jobs in (1, 2):
+        copy = tmp_path / f"jobs{jobs}"
+        shutil.copytree(out, copy)
+        made = [p for p in copy.iterdir() if p.is_file() and p.suffix in (".html", ".json")]
+        made += list(copy.glob("rank_*/collectives_parity.json"))
+        for path in made:  # the landing's own files: made again below
+            path.unlink()
+        dbs = {rank: copy / f"rank_{rank}" / "trace.db" for rank in (0, 1, 2)}
+        site = render_landing(copy / "ranks.db", copy, ReportConfig(), registry, modules, dbs, jobs)
+        assert site.files == len(made)
+        landing[jobs] = {p.relative_to(copy): p.read_bytes() for p in made}
+    assert landing[1] == landing[2]
+    assert b'"pid": 1' in landing[2][Path("chromium_events.json")]
+    assert landing[2][Path("index.html")] == (out / "index.html").read_bytes()
