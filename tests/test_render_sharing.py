@@ -1,5 +1,6 @@
-"""A render parses the chromium events once for chromium_trace and triage (ModuleContext.shared),
-and writes the same pages as when each module streams its own parse (a log past the budget)."""
+"""A render parses the chromium events once for chromium_trace and triage, and reads the stack
+records once for stack_trie and compilation_metrics (ModuleContext.shared), and writes the same
+pages as when each module makes its own (a log past the budget, or no sharing at all)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import orjson
 import pytest
 from conftest import data_path
 
-from tldb import chromium_events
+from tldb import chromium_events, stack_records
 from tldb import db as dbmod
 from tldb.loader import build_database
 from tldb.module_api import ModuleContext, ReportConfig
@@ -26,10 +27,10 @@ def database(tmp_path_factory) -> Path:
     return target
 
 
-def render(database: Path, out: Path) -> list[str]:
-    """Render the two modules into out; return the SQL statements the render ran."""
+def render(database: Path, out: Path, chosen: list[str] = MODULES) -> list[str]:
+    """Render the modules into out; return the SQL statements the render ran."""
     registry = ModuleRegistry.discover()
-    modules = registry.for_mode("default", MODULES)
+    modules = registry.for_mode("default", chosen)
     db = dbmod.open_readonly(database)
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
@@ -82,3 +83,25 @@ def test_shared_value_is_made_once_with_a_memo_and_each_time_without(database):
         assert len(made) == 1
     finally:
         db.conn.close()
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_stack_records_are_read_once_per_render_and_pages_match_unshared(
+    database, tmp_path, monkeypatch
+):
+    chosen = ["stack_trie", "compilation_metrics"]
+    # The statements come with their parameters filled in: find the pass by its last line.
+    passes = stack_records._SQL.strip().splitlines()[-3:]
+    shared = render(database, tmp_path / "shared", chosen)
+    assert sum(s.strip().splitlines()[-3:] == passes for s in shared) == 1
+    pages = files_of(tmp_path / "shared")
+    assert any(name.endswith(".html") and "compilation_metrics" in name for name in pages)
+    assert b"Stack" in pages["index.html"]
+
+    monkeypatch.setattr(ModuleContext, "shared", lambda self, key, make: make())
+    unshared = render(database, tmp_path / "unshared", chosen)
+    assert sum(s.strip().splitlines()[-3:] == passes for s in unshared) == 2  # one pass per module
+    assert files_of(tmp_path / "unshared") == pages
