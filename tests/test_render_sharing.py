@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import data_path
+from torch213_log import envelopes
 
 from tldb import chromium_events, stack_records
 from tldb import db as dbmod
@@ -53,13 +54,21 @@ def test_events_are_read_once_per_render_and_pages_match_streaming(database, tmp
     assert any(e["ph"] == "B" for e in events)
     assert "entire_frame_compile" in (tmp_path / "shared" / "triage.html").read_text()
 
-    monkeypatch.setattr(chromium_events, "BUDGET", 0)  # as on a log with too many events
+    monkeypatch.setattr(chromium_events, "BUDGET", 0)  # as on a log with too much event JSON
     streamed = render(database, tmp_path / "streamed")
     assert parses_of_every_event(streamed) == 2  # one stream per module
     for name in ("chromium_events.json", "triage.html", "index.html"):
         assert (tmp_path / "shared" / name).read_bytes() == (
             tmp_path / "streamed" / name
         ).read_bytes(), name
+
+
+def test_events_are_shared_up_to_the_budget_in_bytes(database, tmp_path, monkeypatch):
+    size = sum(len(p.encode()) for kind, _, p in envelopes("dynamo") if kind == "chromium_event")
+    monkeypatch.setattr(chromium_events, "BUDGET", size)
+    assert parses_of_every_event(render(database, tmp_path / "within")) == 1
+    monkeypatch.setattr(chromium_events, "BUDGET", size - 1)
+    assert parses_of_every_event(render(database, tmp_path / "past")) == 2
 
 
 def test_shared_value_is_made_once_with_a_memo_and_each_time_without(database):

@@ -4,8 +4,8 @@ chromium_trace writes every accepted event to chromium_events.json and triage pa
 begin/end ones; each parsed the same payloads (~1 KB of JSON an event), and the second parse
 was about a tenth of a rank's render. A render now parses them once, into the values tlparse
 would hold (jsonfmt.loads_like_serde), and shares the list through ModuleContext.shared.
-A log with more than BUDGET events is streamed by each module instead, as before: the big
-benchmark log's list would hold gigabytes.
+A log whose events hold more than BUDGET bytes of JSON is streamed by each module instead, as
+before: the big benchmark log's list would hold gigabytes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 from tldb import jsonfmt
 from tldb.module_api import ModuleContext
 
-#: Events a render keeps in memory to share (a rank log has ~700; Python holds one in ~2 KB).
-BUDGET = 20_000
+#: Bytes of event JSON a render parses into memory to share (Python holds ~3x as much): a
+#: 2.5 MB rank log has ~700 events in 1.2 MB, the 406 MB benchmark log 66,600 in 200 MB.
+BUDGET = 8 << 20
 
 #: (status is 'ok', payload) of every chromium_event envelope that parsed as JSON, in log
 #: order. chromium_events.json takes the accepted ones; the triage page all (other ranks' too).
@@ -27,9 +28,10 @@ FROM envelopes e JOIN payloads p ON p.id = e.payload_id
 WHERE e.log_id = :log_id AND e.kind = 'chromium_event' AND e.status <> 'bad_json'
 ORDER BY e.id
 """
-_COUNT = """
-SELECT count(*) FROM envelopes
-WHERE log_id = :log_id AND kind = 'chromium_event' AND status <> 'bad_json'
+_SIZE = """
+SELECT total(p.size)
+FROM envelopes e JOIN payloads p ON p.id = e.payload_id
+WHERE e.log_id = :log_id AND e.kind = 'chromium_event' AND e.status <> 'bad_json'
 """
 _KEY = "tldb.chromium_events"
 
@@ -60,8 +62,8 @@ def _shared(ctx: ModuleContext) -> list[tuple[bool, Any]] | None:
 
 
 def _small_list(ctx: ModuleContext) -> list[tuple[bool, Any]] | None:
-    (count,) = ctx.db.conn.execute(_COUNT, {"log_id": ctx.log_id}).fetchone()
-    if count > BUDGET:
+    (size,) = ctx.db.conn.execute(_SIZE, {"log_id": ctx.log_id}).fetchone()
+    if size > BUDGET:
         return None
     events = []
     for ok, payload in ctx.db.conn.execute(_EVENTS, {"log_id": ctx.log_id}):
