@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import jinja2
 import sqlite_utils
@@ -28,6 +28,8 @@ from tldb.site import Content, CopyFile
 if TYPE_CHECKING:
     from tldb.plan import Emit, Output
     from tldb.reader import Envelope
+
+T = TypeVar("T")
 
 #: Report modes a module can take part in.
 DEFAULT_MODE = "default"
@@ -214,6 +216,25 @@ class ModuleContext:
     #: Multi-rank mode: where each rank's own database is, when the core knows (else the
     #: combined database's `rank_database` meta rows say); see rank_database.
     rank_databases: Mapping[int, Path] = field(default_factory=dict)
+    #: Values shared by the modules of one render in one process (see `shared`); None where
+    #: contexts outlive a render (`tldb serve`), which then shares nothing.
+    memo: dict[str, Any] | None = None
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """`make()`, computed once per render and process and handed to every module that
+        asks for `key` (without a memo, computed on each call).
+
+        For work several modules repeat on the same rows (parsing the chromium events:
+        tldb/chromium_events.py): one rank's render runs its modules one after the other in
+        one process, where the second parse was ~10% of the render. `make` must depend only
+        on the database, the log and the config, never on the module asking; name keys
+        `package.thing`; treat the value as read-only (other modules get the same object);
+        and keep it small, or bounded: it lives until the render ends."""
+        if self.memo is None:
+            return make()
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
     def sql(self, name: str) -> str:
         """The text of `name.sql` from the module's folder."""

@@ -197,6 +197,7 @@ def render_report(
         manifest=build_manifest(db, log_id),
         log_id=log_id,
         module_dir=Path(),
+        memo={},  # one render: modules share what they would each compute (module_api)
     )
     base = plan_directory(db, log_id, config.mode, config.plain_text)
     directory, sections = registry.render_all(modules, ctx, site, base, jobs, reopen, on_file)

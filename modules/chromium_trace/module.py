@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tldb import jsonfmt
+from tldb import chromium_events, jsonfmt
 from tldb.module_api import DEFAULT_MODE, IndexContribution, Module, ModuleContext, ModuleOutput
 
 
@@ -18,11 +18,8 @@ class ChromiumTrace(Module):
     long_files = frozenset({"chromium_events.json"})
 
     def _events(self, ctx: ModuleContext) -> Iterator[object]:
-        for row in ctx.query("events"):
-            try:
-                yield jsonfmt.loads_like_serde(row["payload"])
-            except ValueError:
-                continue  # a cut payload: tlparse skips it too (its md5 failure is counted)
+        """Parsed when the file is written (shared with triage: tldb/chromium_events.py)."""
+        yield from chromium_events.accepted(ctx)
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         has_events = any(True for _ in ctx.query("events"))

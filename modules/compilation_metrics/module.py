@@ -34,6 +34,7 @@ from tldb.module_api import (
     ModuleOutput,
     autoescape_text,
 )
+from tldb.stack_records import stack_records
 from tldb.stacks import Frame, frames_of, load_strings, stack_html
 
 #: Shown where tlparse 0.4.3 aborts the whole run (a failure type without a reason).
@@ -185,7 +186,7 @@ class PageContext:
 
     def __init__(self, ctx: ModuleContext):
         self.strings = load_strings(ctx.db, ctx.log_id)
-        self._rows = ctx.query("context")
+        self._rows = iter(stack_records(ctx))  # shared with stack_trie (one pass)
         self._next: dict[str, Any] | None = next(self._rows, None)
         self._stacks: dict[str, tuple[int, list[Frame]]] = {}
         self._stack_html: dict[int, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from tldb.module_api import DEFAULT_MODE, IndexContribution, Module, ModuleContext, ModuleOutput
+from tldb.stack_records import stack_records
 from tldb.stacks import StackTrie, frames_of, load_strings, strip_convert_frame
 
 MISSING = "status-missing"
@@ -40,7 +41,7 @@ class StackTries(Module):
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         strings = load_strings(ctx.db, ctx.log_id)
-        rows = list(ctx.query("stacks"))
+        rows = list(stack_records(ctx))  # one pass, shared with compilation_metrics
         statuses = metrics_statuses(rows)
         trie = StackTrie()
         for row in rows:
@@ -72,7 +73,7 @@ class StackTries(Module):
 
 def metrics_statuses(rows: list[dict]) -> dict[str, str]:
     """The trie colour of each compile id with compilation_metrics: worst first, any failure,
-    then any empty graph, then any restart (see stacks.sql)."""
+    then any empty graph, then any restart (see tldb/stack_records.py)."""
     worst: dict[str, list[bool]] = {}
     for row in rows:
         if row["has_metrics"]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tldb import chromium_events
 from tldb.module_api import DEFAULT_MODE, IndexContribution, Module, ModuleContext, ModuleOutput
 
 PAGE = "triage.html"
@@ -130,29 +131,25 @@ def frame_key(compile_id: str | None) -> str:
     return key.split("_", 1)[0]
 
 
-def begin_end_events(rows) -> Iterator[dict[str, Any]]:
-    """The B and E events among chromium event payloads (unparseable ones skipped)."""
-    for row in rows:
-        try:
-            event = orjson.loads(row["event"])
-        except orjson.JSONDecodeError:
-            continue
+def begin_end_events(events) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The B and E events among parsed chromium events, each with its compile id (the
+    events are shared with other modules: read, never changed)."""
+    for event in events:
         if isinstance(event, dict) and event.get("ph") in ("B", "E"):
             args = event.get("args")
-            event["compile_id"] = args.get("compile_id") if isinstance(args, dict) else None
-            yield event
+            yield event, args.get("compile_id") if isinstance(args, dict) else None
 
 
 def pair_spans(events) -> dict[str, dict[str, list[float]]]:
-    """Durations (µs) of begin/end pairs, per event compile id and phase name."""
+    """Durations (µs) of begin/end pairs (from begin_end_events), per event compile id and
+    phase name."""
     open_spans: dict[tuple, list[float]] = defaultdict(list)
     spans: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for event in events:
+    for event, cid in events:
         try:
             ts = float(event.get("ts"))
         except (TypeError, ValueError):
             continue
-        cid = event["compile_id"]
         key = (cid, event.get("name"), event.get("tid"), event.get("pid"))
         if event["ph"] == "B":
             open_spans[key].append(ts)
@@ -285,7 +282,7 @@ class Triage(Module):
     def _slowest(self, ctx: ModuleContext, metrics) -> list[dict[str, Any]]:
         timed = [m for m in metrics if m["duration_us"] is not None]
         timed.sort(key=lambda m: -float(m["duration_us"]))
-        spans = pair_spans(begin_end_events(ctx.query("spans")))
+        spans = pair_spans(begin_end_events(chromium_events.every(ctx, orjson.loads)))
         result = []
         shown_keys: set[str] = set()
         for m in timed[:SLOWEST]:
