@@ -300,6 +300,7 @@ class OnDemandReport(ServedReport):
         self.inherited = inherited
         self.jobs = cpu_count()
         self._pool: list[Any] = []
+        self._generation = 0  # of the connections: see refresh()
         db = self._acquire()
         try:
             self.log_id = only_log(db)
@@ -361,10 +362,25 @@ class OnDemandReport(ServedReport):
     # -- database connections (one per request at a time; SQLite connections are cheap) --
 
     def _acquire(self):
-        return self._pool.pop() if self._pool else open_report_db(self.db_path, self.inherited)
+        if self._pool:
+            return self._pool.pop()
+        db = open_report_db(self.db_path, self.inherited)
+        db.tldb_generation = self._generation
+        return db
 
     def _release(self, db) -> None:
-        self._pool.append(db)
+        if db.tldb_generation == self._generation:
+            self._pool.append(db)
+        else:  # opened on the file the database was before refresh()
+            db.conn.close()
+
+    def refresh(self) -> None:
+        """The database file was replaced by one with the same rows (serve_tables): connections
+        opened from now on read the new file; those in use are closed when released."""
+        self._generation += 1
+        for db in self._pool:
+            db.conn.close()
+        self._pool.clear()
 
     def _context(self, module: Module, db) -> ModuleContext:
         return replace(self._base, db=db, module_dir=module.folder)
