@@ -23,6 +23,8 @@
 4. Memory: the server process's RSS (VmRSS, sampled every 20 ms) and, apart, the peak RSS of
    its children (the cached render and its workers, the serving tables' build).
 With --quick, steps 3 and the long files of step 2 are skipped (loads and first pages only).
+With --repeat N, step 1 and the load of step 2 run N times, alternating (all but the last
+server stopped at the end of its load), and the load figures are the medians.
 The load average is printed at the start and at the end: the machine may be shared.
 """
 
@@ -119,12 +121,51 @@ def poll(url: str, limit: float = 600) -> float:
     raise SystemExit(f"{url} never answered")
 
 
+def plain_load(tldb: list[str], log: Path, db: Path, extra: list[str]) -> tuple[float, float]:
+    """(wall, CPU seconds) of `tldb load LOG [extra] --db DB`."""
+    db.unlink(missing_ok=True)
+    start, cpu = time.perf_counter(), children_cpu()
+    subprocess.run(
+        [*tldb, "load", str(log), *extra, "--db", str(db)], check=True, stderr=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start, children_cpu() - cpu
+
+
+def serve_load(tldb: list[str], log: Path, db: Path) -> tuple[float, float]:
+    """(wall, CPU seconds) of `tldb serve LOG --db DB` until its load ends (its statistics
+    line); the server is stopped then."""
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [*tldb, "serve", str(log), "--db", str(db), "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if line.startswith("Stats {"):
+            result = time.perf_counter() - start, cpu_seconds(server.pid)
+            break
+    else:
+        raise SystemExit("tldb serve ended before its load did")
+    server.send_signal(2)
+    server.communicate(timeout=120)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", type=Path, default=Path("/work/bench-data/big.log"))
     parser.add_argument("--static", type=Path, default=Path("/work/bench-data/big_report"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/tldb-bench-serve"))
     parser.add_argument("--quick", action="store_true", help="loads and first pages only")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the three loads, alternating (the last with the pages); medians shown",
+    )
     args = parser.parse_args()
     print(f"load average at start: {loadavg()}", flush=True)
     work = args.work
@@ -137,16 +178,16 @@ def main() -> None:
             [*tldb, "report", str(args.log), "-o", str(static), "--overwrite"], check=True
         )
 
-    loads: dict[str, tuple[float, float]] = {}  # name -> (wall, CPU seconds)
-    for name, extra in (("load.db", []), ("load_st.db", ["--serving-tables"])):
-        (work / name).unlink(missing_ok=True)
-        start, cpu = time.perf_counter(), children_cpu()
-        subprocess.run(
-            [*tldb, "load", str(args.log), *extra, "--db", str(work / name)],
-            check=True,
-            stderr=subprocess.DEVNULL,
+    rounds: list[dict[str, tuple[float, float]]] = []  # name -> (wall, CPU seconds)
+    for n in range(args.repeat):
+        rounds.append(
+            {
+                "load.db": plain_load(tldb, args.log, work / "load.db", []),
+                "load_st.db": plain_load(tldb, args.log, work / "load_st.db", ["--serving-tables"]),
+            }
         )
-        loads[name] = (time.perf_counter() - start, children_cpu() - cpu)
+        if n < args.repeat - 1:
+            rounds[-1]["serve"] = serve_load(tldb, args.log, work / "serve.db")
 
     # Listed before the server starts: listing 22k files takes a second of its own.
     files = sorted(
@@ -227,9 +268,23 @@ def main() -> None:
     latencies.sort()
     n = len(latencies)
     print(f"log: {args.log} ({args.log.stat().st_size / 1e6:.0f} MB), {n} files")
-    wall, cpu = loads["load.db"]
-    st_wall, st_cpu = loads["load_st.db"]
-    serve_wall, serve_cpu = loaded - start, load_cpu[0]
+    rounds[-1]["serve"] = (loaded - start, load_cpu[0])
+    if len(rounds) > 1:
+        for n, measured in enumerate(rounds, 1):
+            print(
+                f"round {n}: "
+                + ", ".join(f"{k} {w:.1f} s wall {c:.1f} s CPU" for k, (w, c) in measured.items())
+            )
+        print(f"medians of {len(rounds)} rounds:")
+
+    def median(name: str) -> tuple[float, float]:
+        walls = sorted(r[name][0] for r in rounds)
+        cpus = sorted(r[name][1] for r in rounds)
+        return walls[len(walls) // 2], cpus[len(cpus) // 2]
+
+    wall, cpu = median("load.db")
+    st_wall, st_cpu = median("load_st.db")
+    serve_wall, serve_cpu = median("serve")
     print(f"tldb load:                       {wall:.1f} s wall, {cpu:.1f} s CPU")
     print(f"tldb load --serving-tables:      {st_wall:.1f} s wall, {st_cpu:.1f} s CPU")
     print(

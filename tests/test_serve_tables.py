@@ -17,17 +17,19 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote_plus
 
 import httpx
 import pytest
-from conftest import data_path, run_tldb
+from conftest import data_path
 from live_server import serve
 
 from tldb import db as dbmod
 from tldb.combine import MATERIALIZED_VIEWS
+from tldb.loader import build_database
 from tldb.module_api import ReportConfig
 from tldb.serve import build_metadata, make_datasette, plan_serve, serving_app
 from tldb.serve_cache import CACHE_HEADER, FolderStore
@@ -59,11 +61,20 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _served_log(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def log(tmp_path_factory) -> Path:
     """The fixture log at a path of its own (the served database is named after its stem)."""
-    log = tmp_path / f"{NAME}.log"
-    log.write_bytes(data_path(LOG).read_bytes())
-    return log
+    path = tmp_path_factory.mktemp("log") / f"{NAME}.log"
+    path.write_bytes(data_path(LOG).read_bytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(log, tmp_path_factory) -> Path:
+    """What `tldb load --serving-tables` makes of the log (the tables built inside the load)."""
+    path = tmp_path_factory.mktemp("reference") / "reference.db"
+    build_database([log], path, serving_tables=True)
+    return path
 
 
 def _canned(plan) -> list[str]:
@@ -90,14 +101,11 @@ async def _fetch(client: httpx.AsyncClient, urls: list[str]) -> dict[str, httpx.
 
 
 @pytest.mark.asyncio
-async def test_answers_are_the_same_before_and_after_the_tables_arrive(tmp_path):
-    log = _served_log(tmp_path)
+async def test_answers_are_the_same_before_and_after_the_tables_arrive(tmp_path, log, reference):
     db = tmp_path / "served.db"
     plan = plan_serve([log], load_logs([log], db, False), ReportConfig())
     assert _kinds(db) == {"view"}  # loaded as `tldb load` loads: no serving tables yet
     (build_,) = plan.builds
-    reference = tmp_path / "reference.db"  # what `tldb load --serving-tables` makes
-    assert run_tldb("load", str(log), "--serving-tables", "--db", str(reference)).returncode == 0
     ds = make_datasette(plan)
     (tmp_path / "pages").mkdir()
     app = serving_app(ds, plan, FolderStore(tmp_path / "pages"))
@@ -181,8 +189,9 @@ def _killed_build(db: Path, steps: int) -> None:
 
 
 @pytest.mark.parametrize("steps", [1, 40, 400])
-def test_a_build_killed_midway_leaves_the_database_whole_and_is_done_next_time(tmp_path, steps):
-    log = _served_log(tmp_path)
+def test_a_build_killed_midway_leaves_the_database_whole_and_is_done_next_time(
+    tmp_path, log, reference, steps
+):
     db = tmp_path / "served.db"
     load_logs([log], db, False)
     original = _digest(db)
@@ -206,19 +215,16 @@ def test_a_build_killed_midway_leaves_the_database_whole_and_is_done_next_time(t
         assert build_.ready() and not lacks_tables(db)
     finally:
         plan.close()
-    reference = tmp_path / "reference.db"
-    assert run_tldb("load", str(log), "--serving-tables", "--db", str(reference)).returncode == 0
     assert _rows(db) == _rows(reference)
     assert [p.name for p in tmp_path.glob(f".served.db{MARK}*")] == []
 
 
-def test_a_build_does_not_replace_a_database_that_changed_meanwhile(tmp_path):
-    log = _served_log(tmp_path)
+def test_a_build_does_not_replace_a_database_that_changed_meanwhile(tmp_path, log):
     db = tmp_path / "served.db"
     load_logs([log], db, False)
 
     def reload(conn: sqlite3.Connection) -> None:  # another load of the log, during the build
-        assert run_tldb("load", str(log), "--db", str(db)).returncode == 0
+        build_database([log], db)  # what `tldb load` does
 
     assert build(db, reload) is False
     assert _kinds(db) == {"view"} and not list(tmp_path.glob(f".served.db{MARK}*"))
@@ -233,11 +239,9 @@ def _lines_until(process, text: str) -> list[str]:
     raise AssertionError(f"{text!r} never printed: {lines}")
 
 
-def test_a_reused_database_without_the_tables_gets_them_while_served(tmp_path):
-    log = _served_log(tmp_path)
+def test_a_reused_database_without_the_tables_gets_them_while_served(tmp_path, log):
     db = tmp_path / "served.db"
-    result = run_tldb("load", str(log), "--db", str(db))  # a plain load: views only
-    assert result.returncode == 0, result.stderr
+    build_database([log], db)  # what `tldb load` does: views only
     loaded = _digest(db)
     query = f"/{NAME}.json?_shape=array&sql={quote_plus('select * from compiles')}"
     with serve(str(log), "--db", str(db)) as served:
@@ -248,11 +252,19 @@ def test_a_reused_database_without_the_tables_gets_them_while_served(tmp_path):
         _lines_until(served.process, "serving tables built")
         status, second, _ = served.get(query)
         assert status == 200 and json.loads(second) == json.loads(first)
-        status, body, _ = served.get(
-            f"/{NAME}.json?_shape=array&sql="
-            + quote_plus("select type from sqlite_master where name = 'compiles'")
+        kind = f"/{NAME}.json?_shape=array&sql=" + quote_plus(
+            "select type from sqlite_master where name = 'compiles'"
         )
+        # The server moves to the new file at a request once the build's process has ended
+        # (just after its line): asked until it has (bounded, not timed).
+        for _ in range(600):
+            status, body, _ = served.get(kind)
+            if json.loads(body) == [{"type": "table"}]:
+                break
+            time.sleep(0.1)
         assert json.loads(body) == [{"type": "table"}]  # the server reads the new file
+        status, third, _ = served.get(query)
+        assert status == 200 and json.loads(third) == json.loads(first)
     assert _digest(db) != loaded and not lacks_tables(db)
     assert not list(tmp_path.glob(f".served.db{MARK}*"))
     # Once they are there, the next serve reuses the database as it is.
@@ -261,12 +273,11 @@ def test_a_reused_database_without_the_tables_gets_them_while_served(tmp_path):
         assert served.get(query)[0] == 200
 
 
-def test_the_load_is_tldb_loads(tmp_path):
+def test_the_load_is_tldb_loads(tmp_path, log):
     """`tldb serve LOG`'s load makes what `tldb load` makes (and no serving tables)."""
-    log = _served_log(tmp_path)
     db = tmp_path / "served.db"
     load_logs([log], db, False)
     plain = tmp_path / "plain.db"
-    assert run_tldb("load", str(log), "--db", str(plain)).returncode == 0
+    build_database([log], plain)  # what `tldb load` does
     assert _kinds(db) == {"view"} and TableBuild.needed(db) is not None
     assert _rows(db) == _rows(plain)

@@ -27,6 +27,7 @@ import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 import time
@@ -37,9 +38,11 @@ from pathlib import Path
 from tldb.combine import MATERIALIZED_VIEWS, materialize_views
 from tldb.staging import alive
 
-#: Scheduler niceness of the build (os.nice increment): below the server and the cached render,
-#: since the views answer correctly meanwhile and the first pages come first.
-BUILD_NICENESS = 19
+#: Scheduler niceness of the build (os.nice increment): below the server, whose first pages
+#: come first, and level with the cached render (ondemand.CACHE_NICENESS): until the tables
+#: are there a view's page costs seconds (the 406 MB log's `compiles`: 3 s a query), so the
+#: build is not left to wait for the whole cached render either.
+BUILD_NICENESS = 10
 #: Marker in the names of the temporary copies: `.NAME.serving-PID`.
 MARK = ".serving-"
 
@@ -145,6 +148,8 @@ class TableBuild:
         from tldb.serve_workers import die_with_parent
 
         die_with_parent(os.getppid())  # a killed server leaves no build running for nothing
+        # Ctrl-C reaches the whole process group: the server stops the build itself (close).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with contextlib.suppress(OSError, AttributeError):
             os.nice(BUILD_NICENESS)
         started = time.monotonic()
@@ -169,14 +174,18 @@ class TableBuild:
 
     def ready(self) -> bool:
         """Whether the tables are in place now (looked at on every request until they are:
-        one poll of a pipe). The file at db_path must still be the one the build placed."""
-        if self.placed is None and self._news is not None:
+        one waitpid while the build runs, which also reaps it when it is over). The file at
+        db_path must still be the one the build placed."""
+        if self.placed is None and self._news is not None and self._process is not None:
+            if self._process.exitcode is None:
+                return False
             try:
-                if self._news.poll():
+                if self._process.exitcode == 0 and self._news.poll():
                     self.placed = self._news.recv()
-            except (EOFError, OSError):  # the build failed (and said why): views it is
-                self._news.close()
-                self._news = None
+            except (EOFError, OSError):
+                pass
+            self._news.close()
+            self._news = None  # done, or failed (and said why): the views it is
         if self.placed is None:
             return False
         try:
