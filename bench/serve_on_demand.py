@@ -149,8 +149,12 @@ def serve_load(tldb: list[str], log: Path, db: Path) -> tuple[float, float]:
             break
     else:
         raise SystemExit("tldb serve ended before its load did")
-    server.send_signal(2)
-    server.communicate(timeout=120)
+    server.terminate()  # SIGTERM: stops a server still starting as well as a running one
+    try:
+        server.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()
     return result
 
 

@@ -230,6 +230,18 @@ def test_a_build_does_not_replace_a_database_that_changed_meanwhile(tmp_path, lo
     assert _kinds(db) == {"view"} and not list(tmp_path.glob(f".served.db{MARK}*"))
 
 
+def _processes_naming(path: Path) -> list[int]:
+    """Processes whose command line names path (a server and the children it forked)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(path) in (proc / "cmdline").read_text():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 def _lines_until(process, text: str) -> list[str]:
     lines = []
     for line in process.stdout:
@@ -271,6 +283,13 @@ def test_a_reused_database_without_the_tables_gets_them_while_served(tmp_path, l
     with serve(str(log), "--db", str(db)) as served:
         assert "building" not in "\n".join(served.banner)
         assert served.get(query)[0] == 200
+    # The server's children (the build, the cached render and its workers) stop with it:
+    # signalled as it stops, they may take a moment to exit (bounded, not timed).
+    for _ in range(200):
+        if not _processes_naming(db):
+            break
+        time.sleep(0.05)
+    assert _processes_naming(db) == []
 
 
 def test_the_load_is_tldb_loads(tmp_path, log):

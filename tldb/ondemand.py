@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -208,6 +209,10 @@ class CachedRender:
         self._process.start()
 
     def _child(self) -> None:
+        # A process group of its own, with the render workers it forks: close() stops them
+        # all (stopping this process alone left its workers waiting for tasks for good).
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
         # Below the server in the scheduler (its workers inherit it): on two cores the
         # render would otherwise delay the first pages asked for while it runs.
         with contextlib.suppress(OSError, AttributeError):
@@ -245,9 +250,13 @@ class CachedRender:
             self._process.join()
 
     def close(self) -> None:
-        if self._process is not None and self._process.exitcode is None:
-            self._process.terminate()
-            self._process.join()
+        process = self._process
+        if process is not None and process.pid is not None:
+            if process.exitcode is None:
+                process.terminate()
+            with contextlib.suppress(OSError):  # its workers, still running or waiting
+                os.killpg(process.pid, signal.SIGTERM)
+            process.join()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
