@@ -274,9 +274,9 @@ def main() -> None:
     print(f"log: {args.log} ({args.log.stat().st_size / 1e6:.0f} MB), {n} files")
     rounds[-1]["serve"] = (loaded - start, load_cpu[0])
     if len(rounds) > 1:
-        for n, measured in enumerate(rounds, 1):
+        for number, measured in enumerate(rounds, 1):
             print(
-                f"round {n}: "
+                f"round {number}: "
                 + ", ".join(f"{k} {w:.1f} s wall {c:.1f} s CPU" for k, (w, c) in measured.items())
             )
         print(f"medians of {len(rounds)} rounds:")
