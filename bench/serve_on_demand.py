@@ -35,6 +35,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -282,9 +283,10 @@ def main() -> None:
         print(f"medians of {len(rounds)} rounds:")
 
     def median(name: str) -> tuple[float, float]:
-        walls = sorted(r[name][0] for r in rounds)
-        cpus = sorted(r[name][1] for r in rounds)
-        return walls[len(walls) // 2], cpus[len(cpus) // 2]
+        return (
+            statistics.median(r[name][0] for r in rounds),
+            statistics.median(r[name][1] for r in rounds),
+        )
 
     wall, cpu = median("load.db")
     st_wall, st_cpu = median("load_st.db")
