@@ -300,3 +300,28 @@ def test_the_load_is_tldb_loads(tmp_path, log):
     build_database([log], plain)  # what `tldb load` does
     assert _kinds(db) == {"view"} and TableBuild.needed(db) is not None
     assert _rows(db) == _rows(plain)
+
+
+def test_a_server_killed_while_building_leaves_no_process_and_a_working_database(tmp_path, log):
+    db = tmp_path / "served.db"
+    build_database([log], db)  # what `tldb load` does: views only
+    with serve(str(log), "--db", str(db)) as served:
+        assert "building its serving tables" in "\n".join(served.banner)
+        served.process.kill()  # kill -9, whatever the build and the cached render are doing
+        served.process.wait()
+    # Its children die with it (the build, the cached render and its workers).
+    for _ in range(200):
+        if not _processes_naming(db):
+            break
+        time.sleep(0.05)
+    assert _processes_naming(db) == []
+    # The database works, tables or not, and the next serve of the log completes it.
+    dbmod.open_readonly(db).conn.close()
+    plan = plan_serve([log], load_logs([log], db, False), ReportConfig())
+    try:
+        for build_ in plan.builds:
+            build_.start()
+            build_.join()
+    finally:
+        plan.close()
+    assert not lacks_tables(db) and not list(tmp_path.glob(f".served.db{MARK}*"))

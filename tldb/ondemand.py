@@ -175,6 +175,15 @@ def render_cached(
         db.conn.close()
 
 
+def _stop_group(signum, frame) -> None:
+    """SIGTERM in a cached render: end its whole process group (it and its workers) now. Its
+    workers inherit the handler: one of them stopped alone dies of the signal as before."""
+    if os.getpgid(0) == os.getpid():  # the cached render itself, the group's leader
+        os.killpg(0, signal.SIGKILL)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 class CachedRender:
     """Files rendered once, in a forked process, into a temporary folder deleted by close().
 
@@ -204,6 +213,7 @@ class CachedRender:
                 self._error = str(exc)
             return
         context = multiprocessing.get_context("fork")
+        self._server = os.getpid()
         # Not a daemon: it forks render workers of its own.
         self._process = context.Process(target=self._child, daemon=False)
         self._process.start()
@@ -213,6 +223,11 @@ class CachedRender:
         # all (stopping this process alone left its workers waiting for tasks for good).
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+        # Stopped (close(), or the server killed: die_with_parent), it stops its workers too.
+        signal.signal(signal.SIGTERM, _stop_group)
+        from tldb.serve_workers import die_with_parent
+
+        die_with_parent(self._server)
         # Below the server in the scheduler (its workers inherit it): on two cores the
         # render would otherwise delay the first pages asked for while it runs.
         with contextlib.suppress(OSError, AttributeError):

@@ -60,13 +60,25 @@ def temporary(db_path: Path, pid: int) -> Path:
     return db_path.with_name(f".{db_path.name}{MARK}{pid}")
 
 
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs: exists and is not a zombie (a killed build's parent gone,
+    it waits to be reaped by init, which here may take a while)."""
+    if not alive(pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: as alive() says
+    return state != "Z"
+
+
 def remove_dead_copies(db_path: Path) -> None:
     """Delete the temporary copies of db_path left by builds whose process is gone."""
     prefix = f".{db_path.name}{MARK}"
     with contextlib.suppress(OSError):
         for stale in db_path.parent.iterdir():
             pid = stale.name[len(prefix) :] if stale.name.startswith(prefix) else ""
-            if pid.isdigit() and not alive(int(pid)) and stale.is_file():
+            if pid.isdigit() and not _running(int(pid)) and stale.is_file():
                 stale.unlink(missing_ok=True)
 
 
