@@ -4,10 +4,14 @@
         [--static /work/bench-data/big_report] [--work DIR]
 
 1. `tldb load LOG --db W/load.db` and `tldb load LOG --serving-tables --db W/load_st.db`,
-   timed (the reference loads: `tldb serve LOG` builds the serving tables, issue 18).
+   timed: wall and CPU seconds (user + system of the command and every process it waited
+   for). `tldb load` is the reference: `tldb serve LOG` must load no slower; the serving
+   tables (issue 18) come after its load, while it serves.
 2. `tldb serve LOG --db W/serve.db --port 0`, timed from start: the load's end (its statistics
-   line on stderr), the server's banner, the first answer of an on-demand page (polled from
-   the banner on) and of index.html (which waits for the cached render).
+   line on stderr; CPU seconds of the server and the processes it waited for until then, from
+   /proc), the server's banner, the first answer of an on-demand page (polled from
+   the banner on) and of index.html (which waits for the cached render), and when the serving
+   tables are in place (the server's "serving tables ... in place" line on stderr).
    The long files (chromium_events.json, raw.jsonl, raw.log) are fetched once right after
    the first page, while the cached render runs (streamed: time to the first byte and to the
    last), and once more after index.html (sent from the files made ahead).
@@ -17,14 +21,21 @@
    static files.
    Files over 1 s also show their time to the first byte (streamed files).
 4. Memory: the server process's RSS (VmRSS, sampled every 20 ms) and, apart, the peak RSS of
-   its children (the cached render and its workers).
+   its children (the cached render and its workers, the serving tables' build).
+With --quick, steps 3 and the long files of step 2 are skipped (loads and first pages only).
+With --repeat N, step 1 and the load of step 2 run N times, alternating (all but the last
+server stopped at the end of its load), and the load figures are the medians.
+The load average is printed at the start and at the end: the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -41,6 +52,21 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of the children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def children(pid: int) -> list[int]:
@@ -96,12 +122,57 @@ def poll(url: str, limit: float = 600) -> float:
     raise SystemExit(f"{url} never answered")
 
 
+def plain_load(tldb: list[str], log: Path, db: Path, extra: list[str]) -> tuple[float, float]:
+    """(wall, CPU seconds) of `tldb load LOG [extra] --db DB`."""
+    db.unlink(missing_ok=True)
+    start, cpu = time.perf_counter(), children_cpu()
+    subprocess.run(
+        [*tldb, "load", str(log), *extra, "--db", str(db)], check=True, stderr=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start, children_cpu() - cpu
+
+
+def serve_load(tldb: list[str], log: Path, db: Path) -> tuple[float, float]:
+    """(wall, CPU seconds) of `tldb serve LOG --db DB` until its load ends (its statistics
+    line); the server is stopped then."""
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [*tldb, "serve", str(log), "--db", str(db), "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if line.startswith("Stats {"):
+            result = time.perf_counter() - start, cpu_seconds(server.pid)
+            break
+    else:
+        raise SystemExit("tldb serve ended before its load did")
+    server.terminate()  # SIGTERM: stops a server still starting as well as a running one
+    try:
+        server.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", type=Path, default=Path("/work/bench-data/big.log"))
     parser.add_argument("--static", type=Path, default=Path("/work/bench-data/big_report"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/tldb-bench-serve"))
+    parser.add_argument("--quick", action="store_true", help="loads and first pages only")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the three loads, alternating (the last with the pages); medians shown",
+    )
     args = parser.parse_args()
+    print(f"load average at start: {loadavg()}", flush=True)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     tldb = [sys.executable, "-m", "tldb"]
@@ -112,17 +183,24 @@ def main() -> None:
             [*tldb, "report", str(args.log), "-o", str(static), "--overwrite"], check=True
         )
 
-    loads = {}
-    for name, extra in (("load.db", []), ("load_st.db", ["--serving-tables"])):
-        (work / name).unlink(missing_ok=True)
-        start = time.perf_counter()
-        subprocess.run(
-            [*tldb, "load", str(args.log), *extra, "--db", str(work / name)],
-            check=True,
-            stderr=subprocess.DEVNULL,
+    rounds: list[dict[str, tuple[float, float]]] = []  # name -> (wall, CPU seconds)
+    for n in range(args.repeat):
+        rounds.append(
+            {
+                "load.db": plain_load(tldb, args.log, work / "load.db", []),
+                "load_st.db": plain_load(tldb, args.log, work / "load_st.db", ["--serving-tables"]),
+            }
         )
-        loads[name] = time.perf_counter() - start
+        if n < args.repeat - 1:
+            rounds[-1]["serve"] = serve_load(tldb, args.log, work / "serve.db")
 
+    # Listed before the server starts: listing 22k files takes a second of its own.
+    files = sorted(
+        p.relative_to(static).as_posix()
+        for p in static.rglob("*")
+        if p.is_file() and p.name != "trace.db"
+    )
+    demand = next(f for f in files if f.endswith(".txt") and "/" in f)
     (work / "serve.db").unlink(missing_ok=True)
     start = time.perf_counter()
     server = subprocess.Popen(
@@ -134,12 +212,20 @@ def main() -> None:
     sampler = Sampler(server.pid)
     sampler.start()
     load_end: list[float] = []
+    load_cpu: list[float] = []
+    tables_at: list[float] = []
+    tables_building: list[bool] = []
 
     def watch_stderr() -> None:
         assert server.stderr is not None
         for line in server.stderr:
             if line.startswith("Stats {") and not load_end:
                 load_end.append(time.perf_counter())
+                load_cpu.append(cpu_seconds(server.pid))
+            elif "serving tables" in line and "in place" in line and not tables_at:
+                tables_at.append(time.perf_counter())
+            elif "serving tables" in line:
+                tables_building.append(True)
 
     threading.Thread(target=watch_stderr, daemon=True).start()
     assert server.stdout is not None
@@ -148,15 +234,12 @@ def main() -> None:
     base = banner.split()[3].rstrip("/")
     while not server.stdout.readline().startswith("Press Ctrl-C"):
         pass
-    files = sorted(
-        p.relative_to(static).as_posix()
-        for p in static.rglob("*")
-        if p.is_file() and p.name != "trace.db"
-    )
-    demand = next(f for f in files if f.endswith(".txt") and "/" in f)
     first_answer = poll(f"{base}/-/tldb.json")
     first_demand = poll(f"{base}/report/{urllib.request.quote(demand)}")
-    long_files = ["chromium_events.json", "raw.jsonl", "raw.log"]
+    with urllib.request.urlopen(f"{base}/-/tldb.json", timeout=60) as response:
+        database = next(iter(json.load(response)["databases"].values()))["url"]
+    first_table = poll(f"{base}{database}/compiles")
+    long_files = [] if args.quick else ["chromium_events.json", "raw.jsonl", "raw.log"]
     streamed = {name: fetch(f"{base}/report/{name}") for name in long_files}
     first_index = poll(f"{base}/report/")
     ahead_wait = time.perf_counter()
@@ -168,7 +251,10 @@ def main() -> None:
                 break
             time.sleep(1)
     loaded = load_end[0]
-    random.Random(17).shuffle(files)
+    if args.quick:
+        files = []
+    else:
+        random.Random(17).shuffle(files)
     latencies = []
     first_bytes: dict[str, float] = {}
     wrong = []
@@ -179,29 +265,64 @@ def main() -> None:
             first_bytes[relative] = first_byte
         if size != (static / relative).stat().st_size:
             wrong.append(relative)
+    while tables_building and not tables_at and server.poll() is None:
+        time.sleep(0.1)  # the serving tables, if still being built
     server.send_signal(2)
     server.wait(timeout=120)
     sampler.stop = True
     latencies.sort()
     n = len(latencies)
     print(f"log: {args.log} ({args.log.stat().st_size / 1e6:.0f} MB), {n} files")
-    print(f"tldb load alone:                 {loads['load.db']:.1f} s")
-    print(f"tldb load --serving-tables:      {loads['load_st.db']:.1f} s")
+    rounds[-1]["serve"] = (loaded - start, load_cpu[0])
+    if len(rounds) > 1:
+        for number, measured in enumerate(rounds, 1):
+            print(
+                f"round {number}: "
+                + ", ".join(f"{k} {w:.1f} s wall {c:.1f} s CPU" for k, (w, c) in measured.items())
+            )
+        print(f"medians of {len(rounds)} rounds:")
+
+    def median(name: str) -> tuple[float, float]:
+        return (
+            statistics.median(r[name][0] for r in rounds),
+            statistics.median(r[name][1] for r in rounds),
+        )
+
+    wall, cpu = median("load.db")
+    st_wall, st_cpu = median("load_st.db")
+    serve_wall, serve_cpu = median("serve")
+    print(f"tldb load:                       {wall:.1f} s wall, {cpu:.1f} s CPU")
+    print(f"tldb load --serving-tables:      {st_wall:.1f} s wall, {st_cpu:.1f} s CPU")
     print(
-        f"tldb serve: load ends after      {loaded - start:.1f} s "
-        f"({(loaded - start) / loads['load_st.db']:.2f}x tldb load --serving-tables, "
-        f"{(loaded - start) / loads['load.db']:.2f}x tldb load)"
+        f"tldb serve LOG, its load:        {serve_wall:.1f} s wall, {serve_cpu:.1f} s CPU "
+        f"(server and the processes it waited for, at the end of the load)"
+    )
+    print(
+        f"  serve's load vs tldb load:     {serve_wall / wall:.2f}x wall, "
+        f"{serve_cpu / cpu:.2f}x CPU (target: no slower than tldb load)"
+    )
+    print(
+        f"  vs tldb load --serving-tables: {serve_wall / st_wall:.2f}x wall, "
+        f"{serve_cpu / st_cpu:.2f}x CPU"
     )
     print(f"  banner (serving)               {banner_at - loaded:+.2f} s after the load")
     print(f"  first answer (/-/tldb.json)    {first_answer - loaded:+.2f} s after the load")
     print(f"  first on-demand page answered  {first_demand - loaded:+.2f} s after the load")
+    print(f"  first table page (compiles)    {first_table - loaded:+.2f} s after the load")
     print(f"  index.html answered            {first_index - loaded:+.2f} s after the load")
+    if tables_at:
+        print(f"  serving tables in place        {tables_at[0] - loaded:+.2f} s after the load")
+    else:
+        print("  serving tables in place        (no such line: built during the load)")
     for name in long_files:
         (s1, size, f1), (s2, _, f2) = streamed[name], ahead[name]
         print(
             f"  {name} ({size / 1e6:.0f} MB): during the cached render {s1:.2f} s "
             f"(first byte {f1:.3f} s); after it {s2:.2f} s (first byte {f2:.3f} s)"
         )
+    if not n:
+        print(f"load average at end: {loadavg()}")
+        return
     print(
         f"latency over {n} files: p50 {latencies[n // 2][0] * 1e3:.1f} ms, "
         f"p95 {latencies[int(n * 0.95)][0] * 1e3:.1f} ms, max {latencies[-1][0] * 1e3:.0f} ms"
@@ -214,6 +335,7 @@ def main() -> None:
     print("slowest: " + ", ".join(f"{r} {s * 1e3:.0f} ms" for s, r in latencies[-12:]))
     print(f"server RSS peak {sampler.server:.0f} MB; its children's peak {sampler.kids:.0f} MB")
     print(f"size mismatches: {len(wrong)} {wrong[:5]}")
+    print(f"load average at end: {loadavg()}")
     os.sync()
 
 

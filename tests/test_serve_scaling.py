@@ -293,7 +293,7 @@ async def test_a_page_another_process_renders_is_waited_for_and_a_dead_claim_ign
     cache = ResponseCache(behind, store)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        name = store.name((b"http", b"/page", b"", b"t", b"", b""))
+        name = store.name((cache.generation, b"http", b"/page", b"", b"t", b"", b""))
         (tmp_path / f"{name}.lock").write_text(str(other.pid))  # the other process renders
         async with _client(cache) as http:
             waiting = asyncio.create_task(http.get("/page"))
@@ -311,7 +311,7 @@ async def test_a_page_another_process_renders_is_waited_for_and_a_dead_claim_ign
         other.kill()
         other.wait()
     # a claim left by a process that is gone: rendered here
-    name = store.name((b"http", b"/other", b"", b"t", b"", b""))
+    name = store.name((cache.generation, b"http", b"/other", b"", b"t", b"", b""))
     (tmp_path / f"{name}.lock").write_text(str(other.pid))
     async with _client(cache) as http:
         answer = await http.get("/other")

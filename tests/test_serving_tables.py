@@ -59,10 +59,22 @@ def test_report_with_serving_tables_writes_the_same_report(tmp_path):
     assert set(_kinds(outs["plain"] / "trace.db").values()) == {"view"}
 
 
-def test_serve_log_loads_with_serving_tables(tmp_path):
+def test_serve_log_builds_serving_tables_after_its_load(tmp_path):
+    """`tldb serve LOG` loads as `tldb load` does; the tables come afterwards, in the
+    background while it serves (tests/test_serve_tables.py), to the same rows."""
+    from tldb.module_api import ReportConfig
+    from tldb.serve import plan_serve
     from tldb.serve_logs import load_logs
 
     log = tmp_path / "run.log"
     log.write_bytes(data_path(LOG).read_bytes())
     databases = load_logs([log], tmp_path / "served.db", False)
+    assert set(_kinds(databases[log]).values()) == {"view"}
+    plan = plan_serve([log], databases, ReportConfig())
+    try:
+        (build,) = plan.builds
+        build.start()
+        build.join()
+    finally:
+        plan.close()
     assert set(_kinds(databases[log]).values()) == {"table"}

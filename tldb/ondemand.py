@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -174,6 +175,15 @@ def render_cached(
         db.conn.close()
 
 
+def _stop_group(signum, frame) -> None:
+    """SIGTERM in a cached render: end its whole process group (it and its workers) now. Its
+    workers inherit the handler: one of them stopped alone dies of the signal as before."""
+    if os.getpgid(0) == os.getpid():  # the cached render itself, the group's leader
+        os.killpg(0, signal.SIGKILL)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 class CachedRender:
     """Files rendered once, in a forked process, into a temporary folder deleted by close().
 
@@ -203,11 +213,21 @@ class CachedRender:
                 self._error = str(exc)
             return
         context = multiprocessing.get_context("fork")
+        self._server = os.getpid()
         # Not a daemon: it forks render workers of its own.
         self._process = context.Process(target=self._child, daemon=False)
         self._process.start()
 
     def _child(self) -> None:
+        # A process group of its own, with the render workers it forks: close() stops them
+        # all (stopping this process alone left its workers waiting for tasks for good).
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        # Stopped (close(), or the server killed: die_with_parent), it stops its workers too.
+        signal.signal(signal.SIGTERM, _stop_group)
+        from tldb.serve_workers import die_with_parent
+
+        die_with_parent(self._server)
         # Below the server in the scheduler (its workers inherit it): on two cores the
         # render would otherwise delay the first pages asked for while it runs.
         with contextlib.suppress(OSError, AttributeError):
@@ -245,9 +265,13 @@ class CachedRender:
             self._process.join()
 
     def close(self) -> None:
-        if self._process is not None and self._process.exitcode is None:
-            self._process.terminate()
-            self._process.join()
+        process = self._process
+        if process is not None and process.pid is not None:
+            if process.exitcode is None:
+                process.terminate()
+            with contextlib.suppress(OSError):  # its workers, still running or waiting
+                os.killpg(process.pid, signal.SIGTERM)
+            process.join()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -300,6 +324,7 @@ class OnDemandReport(ServedReport):
         self.inherited = inherited
         self.jobs = cpu_count()
         self._pool: list[Any] = []
+        self._generation = 0  # of the connections: see refresh()
         db = self._acquire()
         try:
             self.log_id = only_log(db)
@@ -361,10 +386,25 @@ class OnDemandReport(ServedReport):
     # -- database connections (one per request at a time; SQLite connections are cheap) --
 
     def _acquire(self):
-        return self._pool.pop() if self._pool else open_report_db(self.db_path, self.inherited)
+        if self._pool:
+            return self._pool.pop()
+        db = open_report_db(self.db_path, self.inherited)
+        db.tldb_generation = self._generation
+        return db
 
     def _release(self, db) -> None:
-        self._pool.append(db)
+        if db.tldb_generation == self._generation:
+            self._pool.append(db)
+        else:  # opened on the file the database was before refresh()
+            db.conn.close()
+
+    def refresh(self) -> None:
+        """The database file was replaced by one with the same rows (serve_tables): connections
+        opened from now on read the new file; those in use are closed when released."""
+        self._generation += 1
+        for db in self._pool:
+            db.conn.close()
+        self._pool.clear()
 
     def _context(self, module: Module, db) -> ModuleContext:
         return replace(self._base, db=db, module_dir=module.folder)

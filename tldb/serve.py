@@ -41,6 +41,8 @@ from tldb.serve_cache import (
 )
 from tldb.serve_counts import start_priming
 from tldb.serve_ranks import LoadedRanks, RankReports
+from tldb.serve_swap import SwapWatch
+from tldb.serve_tables import TableBuild
 
 #: The database block of datasette_metadata.yml that describes any tldb database.
 TEMPLATE_DATABASE = "trace"
@@ -85,6 +87,8 @@ class ServePlan:
     mounts: dict[str, Path] = field(default_factory=dict)  # "report" -> folder, for /report/
     #: Reports made on request from databases (`tldb serve LOG`, `tldb serve RANKS/`).
     on_demand: dict[str, OnDemandReport | RankReports] = field(default_factory=dict)
+    #: The serving tables of loaded logs' databases, built while the server runs.
+    builds: list[TableBuild] = field(default_factory=list)
 
     def _new_mount(self) -> str:
         taken = len(self.mounts) + len(self.on_demand)
@@ -106,9 +110,12 @@ class ServePlan:
         return name
 
     def close(self) -> None:
-        """Stop the on-demand reports' cache renders and delete their cache folders."""
+        """Stop the on-demand reports' cache renders and delete their cache folders; stop the
+        table builds still running (done next time) and delete their copies."""
         for report in self.on_demand.values():
             report.close()
+        for build in self.builds:
+            build.close()
 
 
 def _slug(text: str) -> str:
@@ -202,6 +209,9 @@ def plan_serve(
     for path in paths:
         if path in loaded:
             add_on_demand(loaded[path], _slug(path.stem))
+            build = TableBuild.needed(loaded[path].resolve())
+            if build is not None and all(b.db_path != build.db_path for b in plan.builds):
+                plan.builds.append(build)
         elif path in loaded_ranks:
             ranks = loaded_ranks[path]
             mount = plan.mount_on_demand(RankReports(ranks, config or ReportConfig()))
@@ -539,6 +549,8 @@ def run(
     jobs = max(1, cpu_count() // max(1, len(plan.on_demand)))
     for report in plan.on_demand.values():
         report.start(jobs)
+    for build in plan.builds:  # after the renders: the first pages come first
+        build.start()
     shown_host = f"[{host}]" if ":" in host else host
     base = f"http://{shown_host}:{sock.getsockname()[1]}"
     if exposed:
@@ -582,14 +594,24 @@ def run(
     print("Stopped.", flush=True)
 
 
+def serving_app(ds, plan: ServePlan, cache: FolderStore | None):
+    """The ASGI app one server process runs: Datasette, behind the page cache if any, behind
+    the move to files whose serving tables are built (serve_swap) while any is being built."""
+    app = ds.app()
+    responses = None
+    if cache is not None:
+        app = responses = ResponseCache(app, cache, [*plan.mounts, *plan.on_demand])
+    if plan.builds:
+        app = SwapWatch(app, ds, plan.builds, responses, list(plan.on_demand.values()))
+    return app
+
+
 def _serve_on(ds, plan: ServePlan, sock: socket.socket, cache: FolderStore | None) -> None:
     """One server process: Datasette behind the page cache, counts primed in the background,
     uvicorn answering on the socket until stopped. Threads start here, after any fork."""
     import uvicorn
 
-    app = ds.app()
-    if cache is not None:
-        app = ResponseCache(app, cache, [*plan.mounts, *plan.on_demand])
+    app = serving_app(ds, plan, cache)
     start_priming(ds)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -5,7 +5,10 @@ Why it is sound: every database tldb serves is opened immutable (nothing can cha
 the server runs), so a page is a function of the request alone. Datasette says which parts of
 the request a page depends on with `Vary: Cookie, Authorization` (the actor), and the link
 headers it sends name the scheme and Host; the key is therefore (scheme, path, query string,
-Host, Cookie, Authorization): a token holder and an anonymous user never share an entry.
+Host, Cookie, Authorization): a token holder and an anonymous user never share an entry. The
+one change a server sees is a served file replaced by another (`tldb serve LOG` once its
+serving tables are built, serve_swap): the key also holds a generation, changed then, so no
+page of the file before is answered after.
 
 Why it is needed: Datasette spends 0.1-0.5 s of CPU rendering a table page of a large log's
 database (facets over a view, 100 rows of long text), under Python's global lock: 50 users
@@ -50,6 +53,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from datasette.database import Database, QueryInterrupted
+from datasette.database import connections as thread_connections
 
 from tldb.staging import alive
 
@@ -106,7 +110,24 @@ class Entry:
 
 
 class TrackedDatabase(Database):
-    """Datasette's Database, noting every query stopped by a time limit (see _interrupted)."""
+    """Datasette's Database, noting every query stopped by a time limit (see _interrupted).
+
+    It also never queries through another Database object's connection. Datasette keeps one
+    connection per database name in each of its SQL threads; when a served file is replaced
+    (serve_swap: a build of serving tables), a new object takes the name, and each thread's
+    connection to the old file is closed (in that thread, where it was used) and reopened to
+    the new one at its next query."""
+
+    async def execute_fn(self, fn):
+        def on_own_connection(conn):
+            if self.ds.executor is not None and conn not in self._all_file_connections:
+                conn.close()
+                conn = self.connect()
+                self.ds._prepare_connection(conn, self.name)
+                setattr(thread_connections, self.name, conn)
+            return fn(conn)
+
+        return await super().execute_fn(on_own_connection)
 
     async def execute(self, *args, **kwargs):
         try:
@@ -166,6 +187,14 @@ class FolderStore:
             self.total -= size
             with contextlib.suppress(OSError):
                 (self.folder / oldest).unlink()
+
+    def drop_written(self) -> None:
+        """Delete every page this process wrote."""
+        for name in self.written:
+            with contextlib.suppress(OSError):
+                (self.folder / name).unlink()
+        self.written.clear()
+        self.total = 0
 
     def _lock(self, name: str) -> Path:
         return self.folder / f"{name}.lock"
@@ -234,6 +263,15 @@ class ResponseCache:
         self.skip = frozenset(skip_prefixes) | {"-"}
         self.max_entry = min(max_entry_bytes, store.max_bytes)
         self.pending: dict[str, asyncio.Future] = {}
+        #: Part of every key: changed when a served database is replaced (forget_all).
+        self.generation = b"0"
+
+    def forget_all(self) -> None:
+        """Answer no page kept so far: a served database was replaced by another file
+        (serve_swap), whose pages may differ (a view's page is not its table's page). Pages
+        being rendered meanwhile are kept under the old generation, never answered again."""
+        self.generation = str(int(self.generation) + 1).encode()
+        self.store.drop_written()
 
     def _key(self, scope) -> Key | None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -242,6 +280,7 @@ class ResponseCache:
         if path.split("/", 2)[1] in self.skip or b"_trace" in scope["query_string"]:
             return None
         return (
+            self.generation,
             scope.get("scheme", "http").encode(),
             scope.get("raw_path") or path.encode(),
             scope["query_string"],

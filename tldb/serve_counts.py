@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,44 +55,68 @@ def count_rows(path: Path, time_limit_s: float = COUNT_TIME_LIMIT_S) -> tuple[di
         conn.close()
 
 
-def prime(datasette, time_limit_s: float = COUNT_TIME_LIMIT_S) -> None:
-    """Count every immutable database of `datasette` and hand the counts to Datasette (see the
-    module docstring). Blocking: run it in a thread (start_priming)."""
+#: Held while counts are handed to Datasette and while a served database is replaced
+#: (serve_swap.switch): counts of the file before never land on the object of the file after.
+LOCK = threading.Lock()
+
+
+def prime(
+    datasette, time_limit_s: float = COUNT_TIME_LIMIT_S, names: Iterable[str] | None = None
+) -> None:
+    """Count every immutable database of `datasette` (or those named) and hand the counts to
+    Datasette (see the module docstring). Blocking: run it in a thread (start_priming). The
+    counts of a database replaced meanwhile by another file are dropped."""
     from datasette.inspect import inspect_hash
 
     if datasette.inspect_data is None:
         datasette.inspect_data = {}
+    wanted = None if names is None else set(names)
     for name, db in list(datasette.databases.items()):
-        if db.is_mutable or db.is_memory or not db.path:
+        if (
+            db.is_mutable
+            or db.is_memory
+            or not db.path
+            or (wanted is not None and name not in wanted)
+        ):
             continue
         path = Path(db.path)
         try:
             counts, tables = count_rows(path, time_limit_s)
             digest = inspect_hash(path)
+            size = path.stat().st_size
         except (sqlite3.Error, OSError):
             continue
-        db._cached_table_counts = {t: counts.get(t) for t in sorted(tables)}
-        datasette.inspect_data[name] = {
-            "hash": digest,
-            "size": path.stat().st_size,
-            "file": path.name,
-            "tables": {key: {"count": value} for key, value in counts.items()},
-        }
+        with LOCK:
+            if datasette.databases.get(name) is not db:
+                continue
+            db._cached_table_counts = {t: counts.get(t) for t in sorted(tables)}
+            datasette.inspect_data[name] = {
+                "hash": digest,
+                "size": size,
+                "file": path.name,
+                "tables": {key: {"count": value} for key, value in counts.items()},
+            }
 
 
-def _prime_quietly(datasette) -> None:
+def forget(datasette, name: str) -> None:
+    """Drop the counts of a database about to be replaced (call with LOCK held)."""
+    if datasette.inspect_data:
+        datasette.inspect_data.pop(name, None)
+
+
+def _prime_quietly(datasette, names: Iterable[str] | None) -> None:
     """prime() at the lowest CPU priority (Linux: nice 19 for this thread alone): counting is
     an investment for later requests and must not slow the first ones down. SQLite releases
     Python's lock while it counts, so the thread really runs only on otherwise idle cores."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    prime(datasette)
+    prime(datasette, names=names)
 
 
-def start_priming(datasette) -> threading.Thread:
+def start_priming(datasette, names: Iterable[str] | None = None) -> threading.Thread:
     """prime() in a daemon thread: the server answers meanwhile, counting as Datasette does."""
     thread = threading.Thread(
-        target=_prime_quietly, args=(datasette,), name="tldb-counts", daemon=True
+        target=_prime_quietly, args=(datasette, names), name="tldb-counts", daemon=True
     )
     thread.start()
     return thread

@@ -4,13 +4,20 @@ Serving a log writes nothing but its database. Without `--db` the database goes 
 cache folder ($XDG_CACHE_HOME/tldb/serve, else ~/.cache/tldb/serve), one folder per log path,
 and is reused while the log is unchanged (same path, size and modification time), so serving
 the same log again starts at once.
+
+The load is `tldb load`'s, no more: the serving tables (the slow views held as tables) are
+built afterwards, while the server already answers (serve_tables), for a new database and for
+a reused one that lacks them alike.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 from tldb import db as dbmod
@@ -60,6 +67,27 @@ def _warm_imports() -> None:
     warm_metadata()
 
 
+#: Niceness of the thread that imports what serving needs while the log loads: the load (a
+#: process of its own) comes first on a busy machine; the imports take what it leaves.
+WARM_NICENESS = 10
+
+
+def _start_warming(threads: list[threading.Thread]) -> None:
+    """_warm_imports in a thread below the load's priority (Linux: for that thread alone),
+    added to `threads` (joined before anything else forks)."""
+
+    def run() -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            tid = threading.get_native_id()
+            nice = max(WARM_NICENESS, os.getpriority(os.PRIO_PROCESS, tid))
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        _warm_imports()
+
+    thread = threading.Thread(target=run, name="tldb-warm", daemon=True)
+    thread.start()
+    threads.append(thread)
+
+
 def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[Path, Path]:
     """The database of each log (log as given -> database), loading those not up to date,
     with a progress bar and tlparse's statistics line for each."""
@@ -75,7 +103,14 @@ def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[P
             print(f"{given}: reusing {db_path}", file=sys.stderr)
         else:
             print(f"{given}: loading into {db_path}", file=sys.stderr)
-            load_apart([log], db_path, meanwhile=_warm_imports, serving_tables=True)
+            # What `tldb load` does and no more: the serving tables are built once the
+            # server runs (serve_tables).
+            warming: list[threading.Thread] = []
+            try:
+                load_apart([log], db_path, meanwhile=functools.partial(_start_warming, warming))
+            finally:
+                for thread in warming:
+                    thread.join()
         db = dbmod.open_readonly(db_path)
         try:
             ids = [r[0] for r in db.conn.execute("SELECT id FROM logs")]

@@ -97,7 +97,9 @@ def own_socket(shared: socket.socket) -> socket.socket:
     return own
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when `parent` dies, even by kill -9: a child
+    of the server (a worker, a table build) never outlives it."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -126,7 +128,7 @@ def fork_workers(count: int, serve: Callable[[], None]) -> list[int]:
         if pid == 0:
             code = 0
             try:
-                _die_with_parent(parent)
+                die_with_parent(parent)
                 serve()
             except KeyboardInterrupt:
                 pass
