@@ -49,9 +49,15 @@ class _InProcess(Executor):
 
 
 @contextlib.contextmanager
-def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]:
-    """The executor for rank steps: a Dask cluster's when `scheduler` is given, else `jobs`
-    local processes (this process alone when jobs is 1)."""
+def rank_executor(
+    jobs: int, scheduler: str | None = None, started: Executor | None = None
+) -> Iterator[Executor]:
+    """The executor for rank steps: `started` when given (forked_early), a Dask cluster's
+    when `scheduler` is given, else `jobs` local processes (this process alone when jobs
+    is 1)."""
+    if started is not None:
+        yield started
+        return
     if scheduler:
         with _dask_executor(scheduler) as executor:
             yield executor
@@ -68,6 +74,21 @@ def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]
         except BaseException:
             terminate_pool(executor)
             raise
+
+
+@contextlib.contextmanager
+def forked_early(jobs: int, scheduler: str | None = None) -> Iterator[Executor | None]:
+    """rank_executor's local pool with its workers forked now, before this process builds
+    anything per rank; None for a Dask cluster or one job. A forked worker's resident size
+    starts at its parent's: forked after a thousand ranks' listing and keys (and the
+    allocator's high-water of building them, 2 to 4 MB), each worker carried them to the
+    end, so the process tree's peak grew by three times what the parent had grown."""
+    if scheduler or jobs <= 1 or not can_fork():
+        yield None
+        return
+    with rank_executor(jobs) as executor:
+        executor.submit(int).result()  # a fork pool starts all its workers with its first task
+        yield executor
 
 
 @contextlib.contextmanager

@@ -32,7 +32,14 @@ from tldb import db as dbmod
 from tldb import rankstaging, rankstep, resume
 from tldb.combine import combine
 from tldb.errors import InputError, StrictError, TldbError
-from tldb.executors import LazySteps, Step, give_back_memory, rank_executor, run_steps
+from tldb.executors import (
+    LazySteps,
+    Step,
+    forked_early,
+    give_back_memory,
+    rank_executor,
+    run_steps,
+)
 from tldb.module_api import MULTI_RANK_MODE, Manifest, ModuleContext, ReportConfig
 from tldb.progress import rank_progress
 from tldb.rankfiles import RankFolder, discover
@@ -239,10 +246,19 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     """The multi-rank report of the rank logs in folder `request.source`; `request.db_path`
     names the combined database (default OUT/ranks.db). With `request.only_ranks`, only those
     ranks' steps run (a batch job's share) and there is no result."""
-    out_dir = request.out_dir
     config = request.config
     registry = ModuleRegistry.discover(request.module_paths)
     registry.for_mode(config.mode, request.modules)  # unknown --modules fail before any work
+    workers = workers or request.jobs
+    with forked_early(workers, request.scheduler) as pool:
+        return _run_multi_rank(request, registry, workers, pool)
+
+
+def _run_multi_rank(
+    request: ReportRequest, registry: ModuleRegistry, workers: int, pool: Executor | None
+) -> MultiRankResult | None:
+    """run_multi_rank once the local workers are forked (`pool`, see forked_early)."""
+    out_dir, config = request.out_dir, request.config
     try:
         folder = discover(request.source)
     except TldbError:
@@ -250,12 +266,11 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
             prepare_output(out_dir, request.overwrite)()  # tlparse sets OUT up first
         raise
     keys = rankstep.step_keys(folder.logs, config, request.modules, request.module_paths)
-    workers = workers or request.jobs
     if request.only_ranks is not None:
-        _rank_steps_only(request, folder, keys, workers)
+        _rank_steps_only(request, folder, keys, workers, pool)
         return None
     if rankstaging.wanted(out_dir, request.overwrite, keys):
-        return _staged_multi_rank(request, folder, keys, registry, workers)
+        return _staged_multi_rank(request, folder, keys, registry, workers, pool)
     current = current_ranks(folder, out_dir, keys)
     reusable = [out_dir / f"rank_{rank}" for rank in current]
     # A folder of tldb's own rank outputs, or what a killed run of this command left
@@ -264,7 +279,7 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     old_content_gone = prepare_output(out_dir, taken, reusable)
     try:
         resume.mark(out_dir, keys)
-        return _multi_rank(request, folder, keys, current, registry, workers)
+        return _multi_rank(request, folder, keys, current, registry, workers, pool)
     finally:
         old_content_gone()
 
@@ -275,6 +290,7 @@ def _staged_multi_rank(
     keys: dict[int, dict],
     registry: ModuleRegistry,
     workers: int,
+    pool: Executor | None,
 ) -> MultiRankResult:
     """--overwrite over an existing report: built beside it and swapped in (rankstaging.py)."""
     out_dir = request.out_dir
@@ -285,7 +301,7 @@ def _staged_multi_rank(
         current = current_ranks(folder, stage, keys)
         outside = db_path is not None and db_path == request.db_path  # --db outside OUT
         try:
-            result = _multi_rank(staged, folder, keys, current, registry, workers, out_dir)
+            result = _multi_rank(staged, folder, keys, current, registry, workers, pool, out_dir)
         except StrictError:  # complete all the same
             if outside:
                 rankstaging.repoint(db_path, out_dir, stage)
@@ -333,7 +349,11 @@ def _render_steps(
 
 
 def _rank_steps_only(
-    request: ReportRequest, folder: RankFolder, keys: dict[int, dict], workers: int
+    request: ReportRequest,
+    folder: RankFolder,
+    keys: dict[int, dict],
+    workers: int,
+    pool: Executor | None,
 ) -> None:
     """A batch job's share: load and render the ranks asked for into OUT/rank_N, nothing else.
 
@@ -347,7 +367,7 @@ def _rank_steps_only(
     logs = tuple(log for log in folder.logs if log.rank in wanted)
     share = RankFolder(logs, tuple(r for r in folder.listing if r in wanted), folder.from_envelopes)
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    with rank_executor(workers, request.scheduler) as executor:
+    with rank_executor(workers, request.scheduler, pool) as executor:
         current = current_records(share, request.out_dir, keys)
         _, records = load_ranks(share, request.out_dir, executor, keys, workers, current)
         none = {log.rank: {} for log in logs}
@@ -416,6 +436,7 @@ def _multi_rank(
     current: list[int],
     registry: ModuleRegistry,
     workers: int,
+    pool: Executor | None,
     shown: Path | None = None,
 ) -> MultiRankResult:
     """The run itself, writing into request.out_dir; `current`: the ranks already loaded for
@@ -431,7 +452,7 @@ def _multi_rank(
         )
     clock = StageClock(config.verbose)
     combined = request.db_path or out_dir / COMBINED_DB
-    with rank_executor(workers, request.scheduler) as executor:
+    with rank_executor(workers, request.scheduler, pool) as executor:
         inherited = _load(request, folder, keys, current, executor, workers)
         clock.done("load")
         _print_summaries(folder, out_dir, config.verbose, shown)
