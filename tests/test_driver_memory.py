@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -86,3 +87,26 @@ def test_driver_holds_little_per_rank_through_the_render_stage(tmp_path, monkeyp
     landing = (tmp_path / f"out{large}" / "index.html").read_text()
     assert all(f'href="rank_{rank}/index.html"' in landing for rank in range(large))
     assert "Processing rank 89" in capsys.readouterr().out
+
+
+#: Set by the test below after the pool is started; read back in its workers.
+_LATER = "before"
+
+
+def _later() -> str:
+    return _LATER
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the workers are forked")
+def test_forked_early_workers_do_not_inherit_what_the_driver_builds_afterwards(monkeypatch):
+    """The pool of a many-rank run is forked before the driver lists the ranks: what the
+    driver holds afterwards is not copied into (and counted again in) every worker."""
+    from tldb.executors import forked_early
+
+    with forked_early(2) as pool:
+        assert pool is not None
+        monkeypatch.setattr(sys.modules[__name__], "_LATER", "after")
+        assert _later() == "after"
+        assert {pool.submit(_later).result() for _ in range(4)} == {"before"}
+    with forked_early(1) as none, forked_early(2, "tcp://127.0.0.1:1") as cluster:
+        assert none is None and cluster is None  # nothing forked for one job or a cluster
