@@ -15,6 +15,9 @@ order, so the output never depends on which worker ran what.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import gc
 import multiprocessing
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -46,9 +49,15 @@ class _InProcess(Executor):
 
 
 @contextlib.contextmanager
-def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]:
-    """The executor for rank steps: a Dask cluster's when `scheduler` is given, else `jobs`
-    local processes (this process alone when jobs is 1)."""
+def rank_executor(
+    jobs: int, scheduler: str | None = None, started: Executor | None = None
+) -> Iterator[Executor]:
+    """The executor for rank steps: `started` when given (forked_early), a Dask cluster's
+    when `scheduler` is given, else `jobs` local processes (this process alone when jobs
+    is 1)."""
+    if started is not None:
+        yield started
+        return
     if scheduler:
         with _dask_executor(scheduler) as executor:
             yield executor
@@ -65,6 +74,21 @@ def rank_executor(jobs: int, scheduler: str | None = None) -> Iterator[Executor]
         except BaseException:
             terminate_pool(executor)
             raise
+
+
+@contextlib.contextmanager
+def forked_early(jobs: int, scheduler: str | None = None) -> Iterator[Executor | None]:
+    """rank_executor's local pool with its workers forked now, before this process builds
+    anything per rank; None for a Dask cluster or one job. A forked worker's resident size
+    starts at its parent's: forked after a thousand ranks' listing and keys (and the
+    allocator's high-water of building them, 2 to 4 MB), each worker carried them to the
+    end, so the process tree's peak grew by three times what the parent had grown."""
+    if scheduler or jobs <= 1 or not can_fork():
+        yield None
+        return
+    with rank_executor(jobs) as executor:
+        executor.submit(int).result()  # a fork pool starts all its workers with its first task
+        yield executor
 
 
 @contextlib.contextmanager
@@ -103,6 +127,48 @@ class Step:
     cost: float = 0
 
 
+class LazySteps(Sequence[Step]):
+    """Steps made when submitted, from their costs and a function of the step's position:
+    a many-rank run holds one float per rank instead of a Step, its label and arguments
+    (about 600 bytes a rank in the driving process for the whole stage)."""
+
+    def __init__(self, costs: Sequence[float], make: Callable[[int], Step]) -> None:
+        self.costs = list(costs)
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self.costs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self._make(range(len(self))[i])
+
+
+def give_back_memory(collect: bool = True) -> None:
+    """Hand the memory freed so far back to the system: the C allocator keeps freed blocks
+    for reuse, so a process's resident size stays at its high-water mark (a load phase's
+    records, a combine's SQLite cache) long after the objects are gone. With `collect`,
+    cycles are collected first. A no-op where the C library has no malloc_trim."""
+    if collect:
+        gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _same(result: Any) -> Any:
+    return result
+
+
 #: Steps submitted and not finished, at most, unless the executor's workers need more (a
 #: Dask cluster's: see window). A future and its queued call cost about 3 KB of the driving
 #: process's memory, which it keeps: all 1,024 ranks' steps submitted at once made the driver
@@ -125,11 +191,14 @@ def run_steps(
     steps: Sequence[Step],
     on_done: Callable[[int], None] | None = None,
     retries: int = 1,
+    keep: Callable[[Any], Any] = _same,
 ) -> list:
-    """Results of every step, in step order. Steps are submitted costliest first, at most
-    window(executor) at a time; a failed step is submitted again up to `retries` times;
-    `on_done(count)` hears each completion."""
-    order = iter(heaviest_first([step.cost for step in steps]))
+    """Results of every step, in step order, each as `keep(result)` (what the caller keeps of
+    it, taken as it arrives: a thousand ranks' full results would grow the caller with every
+    rank). Steps are submitted costliest first, at most window(executor) at a time; a failed
+    step is submitted again up to `retries` times; `on_done(count)` hears each completion."""
+    costs = steps.costs if isinstance(steps, LazySteps) else [step.cost for step in steps]
+    order = iter(heaviest_first(costs))
     attempts = [0] * len(steps)
     results: list = [None] * len(steps)
     pending: dict[Future, int] = {}
@@ -156,7 +225,7 @@ def run_steps(
                 i = pending.pop(future)
                 error = future.exception()
                 if error is None:
-                    results[i] = future.result()
+                    results[i] = keep(future.result())
                     done_count += 1
                     if on_done is not None:
                         on_done(done_count)

@@ -18,9 +18,10 @@ analyses run on the combined database, where each rank has only its own strings.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,14 @@ from tldb import db as dbmod
 from tldb import rankstaging, rankstep, resume
 from tldb.combine import combine
 from tldb.errors import InputError, StrictError, TldbError
-from tldb.executors import Step, rank_executor, run_steps
+from tldb.executors import (
+    LazySteps,
+    Step,
+    forked_early,
+    give_back_memory,
+    rank_executor,
+    run_steps,
+)
 from tldb.module_api import MULTI_RANK_MODE, Manifest, ModuleContext, ReportConfig
 from tldb.progress import rank_progress
 from tldb.rankfiles import RankFolder, discover
@@ -43,6 +51,7 @@ from tldb.report import (
     strict_problems,
 )
 from tldb.site import Site, prepare_output
+from tldb.stats import Stats
 
 COMBINED_DB = "ranks.db"
 
@@ -69,6 +78,35 @@ def current_records(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) ->
     return records
 
 
+def current_ranks(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> list[int]:
+    """The ranks already loaded in OUT for this run (current_records), only their numbers:
+    their records stay on disk until needed (_record)."""
+    return [
+        log.rank
+        for log in folder.logs
+        if rankstep.current_record(out_dir / f"rank_{log.rank}", keys[log.rank]) is not None
+    ]
+
+
+def _load_steps(
+    folder: RankFolder, out_dir: Path, keys: dict[int, dict], workers: int, done: Collection[int]
+) -> tuple[list[int], LazySteps]:
+    """The ranks to load (all but those `done`) and their load steps, made when submitted.
+
+    A load reads in a second process (tldb/pipeline.py) only when loads run one at a time:
+    with several at once every core is already busy."""
+    todo = [log for log in folder.logs if log.rank not in done]
+    pipelined = workers == 1 or len(todo) == 1
+
+    def make(i: int) -> Step:
+        log = todo[i]
+        args = (log.path, out_dir / f"rank_{log.rank}", keys[log.rank], pipelined)
+        return Step(f"rank {log.rank} (load of {log.path})", rankstep.load_step, args)
+
+    costs = [log.path.stat().st_size for log in todo]
+    return [log.rank for log in todo], LazySteps(costs, make)
+
+
 def load_ranks(
     folder: RankFolder,
     out_dir: Path,
@@ -79,24 +117,31 @@ def load_ranks(
 ) -> tuple[dict[int, Path], dict[int, dict]]:
     """Load every rank log into OUT/rank_N/trace.db, except the ranks of `current` (their
     step records: already loaded for this run); the rank databases and the step records of
-    every rank (rankstep.load_step), by rank.
-
-    A load reads in a second process (tldb/pipeline.py) only when loads run one at a time:
-    with several at once every core is already busy."""
+    every rank (rankstep.load_step), by rank. (A many-rank report keeps none of this: see
+    _multi_rank.)"""
     records = dict(current)
-    todo = [log for log in folder.logs if log.rank not in records]
-    pipelined = workers == 1 or len(todo) == 1
-    rank_dirs = {log.rank: out_dir / f"rank_{log.rank}" for log in folder.logs}
-    steps = [
-        Step(f"rank {log.rank} (load of {log.path})", rankstep.load_step,
-             (log.path, rank_dirs[log.rank], keys[log.rank], pipelined), log.path.stat().st_size)
-        for log in todo
-    ]  # fmt: skip
+    ranks, steps = _load_steps(folder, out_dir, keys, workers, records)
     with rank_progress(len(steps), "loading ranks") as progress:
-        done = run_steps(executor, steps, progress)
-        records.update(zip((log.rank for log in todo), done, strict=True))
-    dbs = {rank: path / DB_NAME for rank, path in rank_dirs.items()}
-    return dbs, records
+        records.update(zip(ranks, run_steps(executor, steps, progress), strict=True))
+    return _rank_databases(folder, out_dir), records
+
+
+def _rank_databases(folder: RankFolder, out_dir: Path) -> dict[int, Path]:
+    return {log.rank: out_dir / f"rank_{log.rank}" / DB_NAME for log in folder.logs}
+
+
+def _record(out_dir: Path, rank: int) -> dict:
+    """Rank `rank`'s step record, read back from OUT/rank_N (rankstep.py): the process driving
+    a many-rank run keeps no rank's record, which at a thousand ranks was megabytes held
+    until the end for the few facts read once each (summary lines, strings, strict checks)."""
+    record = rankstep.read_record(out_dir / f"rank_{rank}")
+    if record is None or not isinstance(record.get("summary"), dict):
+        raise TldbError(f"rank {rank}: its step record in {out_dir / f'rank_{rank}'} is gone")
+    return record
+
+
+def _nothing(_result: object) -> None:
+    """What the driver keeps of a step's result: nothing (the step's record is on disk)."""
 
 
 def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int, dict[int, str]]:
@@ -107,11 +152,18 @@ def inherited_strings(folder: RankFolder, records: dict[int, dict]) -> dict[int,
     equal share one dict: the parent process holds these for every rank until the renders
     end, and at a thousand ranks a table each was the main part of its memory growing with
     the number of ranks (ranks of one job mostly intern the same files, so few tables differ)."""
+    return _inherit(
+        folder.listing, lambda rank: orjson.loads(records[rank]["summary"].pop("strings", b"[]"))
+    )
+
+
+def _inherit(listing: Iterable[int], own_table: Callable[[int], list]) -> dict[int, dict[int, str]]:
+    """inherited_strings from each rank's own string table as `own_table(rank)` gives it."""
     table: dict[int, str] = {}
     inherited: dict[int, dict[int, str]] = {}
     shared: dict[tuple, dict[int, str]] = {}
-    for rank in folder.listing:
-        own = dict(orjson.loads(records[rank]["summary"].pop("strings", b"[]")))
+    for rank in listing:
+        own = dict(own_table(rank))
         entries = {idx: value for idx, value in table.items() if idx not in own}
         inherited[rank] = shared.setdefault(tuple(sorted(entries.items())), entries)
         table.update(own)
@@ -150,10 +202,20 @@ def render_landing(
     return site
 
 
-def _timed_combine(dbs: dict[int, Path], target: Path) -> float:
-    """Build the combined database; the seconds it took."""
+def _own_strings(out_dir: Path, rank: int) -> list:
+    """A rank's own string table, [[idx, value], ...], from its step record on disk."""
+    strings = _record(out_dir, rank)["summary"].get("strings")
+    return strings if isinstance(strings, list) else []
+
+
+def _timed_combine(out_dir: Path, ranks: list[int], target: Path) -> float:
+    """Build the combined database of the ranks' databases in out_dir; the seconds it took.
+    (Rank numbers, not paths: a pool keeps a task's arguments until it ends.) The worker
+    that ran it renders ranks next: what the combine's SQLite cache and sorts took goes back
+    to the system."""
     start = time.perf_counter()
-    combine(sorted(dbs.items()), target)
+    combine([(rank, out_dir / f"rank_{rank}" / DB_NAME) for rank in sorted(ranks)], target)
+    give_back_memory()
     return time.perf_counter() - start
 
 
@@ -188,27 +250,32 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     """The multi-rank report of the rank logs in folder `request.source`; `request.db_path`
     names the combined database (default OUT/ranks.db). With `request.only_ranks`, only those
     ranks' steps run (a batch job's share) and there is no result."""
-    out_dir = request.out_dir
     config = request.config
     registry = ModuleRegistry.discover(request.module_paths)
     registry.for_mode(config.mode, request.modules)  # unknown --modules fail before any work
+    workers = workers or request.jobs
+    with forked_early(workers, request.scheduler) as pool:
+        return _run_multi_rank(request, registry, workers, pool)
+
+
+def _run_multi_rank(
+    request: ReportRequest, registry: ModuleRegistry, workers: int, pool: Executor | None
+) -> MultiRankResult | None:
+    """run_multi_rank once the local workers are forked (`pool`, see forked_early)."""
+    out_dir, config = request.out_dir, request.config
     try:
         folder = discover(request.source)
     except TldbError:
         if request.only_ranks is None:
             prepare_output(out_dir, request.overwrite)()  # tlparse sets OUT up first
         raise
-    keys = {
-        log.rank: rankstep.step_key(log.path, config, request.modules, request.module_paths)
-        for log in folder.logs
-    }
-    workers = workers or request.jobs
+    keys = rankstep.step_keys(folder.logs, config, request.modules, request.module_paths)
     if request.only_ranks is not None:
-        _rank_steps_only(request, folder, keys, workers)
+        _rank_steps_only(request, folder, keys, workers, pool)
         return None
     if rankstaging.wanted(out_dir, request.overwrite, keys):
-        return _staged_multi_rank(request, folder, keys, registry, workers)
-    current = current_records(folder, out_dir, keys)
+        return _staged_multi_rank(request, folder, keys, registry, workers, pool)
+    current = current_ranks(folder, out_dir, keys)
     reusable = [out_dir / f"rank_{rank}" for rank in current]
     # A folder of tldb's own rank outputs, or what a killed run of this command left
     # (resume.py), is taken over without --overwrite; the rest of it goes.
@@ -216,7 +283,7 @@ def run_multi_rank(request: ReportRequest, workers: int | None = None) -> MultiR
     old_content_gone = prepare_output(out_dir, taken, reusable)
     try:
         resume.mark(out_dir, keys)
-        return _multi_rank(request, folder, keys, current, registry, workers)
+        return _multi_rank(request, folder, keys, current, registry, workers, pool)
     finally:
         old_content_gone()
 
@@ -227,6 +294,7 @@ def _staged_multi_rank(
     keys: dict[int, dict],
     registry: ModuleRegistry,
     workers: int,
+    pool: Executor | None,
 ) -> MultiRankResult:
     """--overwrite over an existing report: built beside it and swapped in (rankstaging.py)."""
     out_dir = request.out_dir
@@ -234,10 +302,10 @@ def _staged_multi_rank(
     def build(stage: Path) -> MultiRankResult:
         db_path = rankstaging.moved(request.db_path, out_dir, stage)
         staged = replace(request, out_dir=stage, db_path=db_path)
-        current = current_records(folder, stage, keys)
+        current = current_ranks(folder, stage, keys)
         outside = db_path is not None and db_path == request.db_path  # --db outside OUT
         try:
-            result = _multi_rank(staged, folder, keys, current, registry, workers, out_dir)
+            result = _multi_rank(staged, folder, keys, current, registry, workers, pool, out_dir)
         except StrictError:  # complete all the same
             if outside:
                 rankstaging.repoint(db_path, out_dir, stage)
@@ -255,35 +323,41 @@ def _render_steps(
     folder: RankFolder,
     out_dir: Path,
     keys: dict[int, dict],
-    records: dict[int, dict],
+    record: Callable[[int], dict],
     request: ReportRequest,
     inherited: dict[int, dict[int, str]],
-) -> tuple[list[int], list[Step], dict[int, dict]]:
-    """(ranks to render, their steps, the render records of ranks already rendered), from
-    every rank's step record (load_ranks)."""
-    ranks, steps, done = [], [], {}
+) -> tuple[list[int], LazySteps, list[int]]:
+    """(ranks to render, their steps, made when submitted, the ranks already rendered with
+    their inherited string table), from every rank's step record as `record(rank)` gives it."""
+    ranks, costs, done = [], [], []
     for log in folder.logs:
-        rank_dir = out_dir / f"rank_{log.rank}"
-        render = rankstep.rendered(records[log.rank], inherited[log.rank])
-        if render is not None:
-            done[log.rank] = render
+        if rankstep.rendered(record(log.rank), inherited[log.rank]) is not None:
+            done.append(log.rank)
             continue
+        ranks.append(log.rank)
+        costs.append((out_dir / f"rank_{log.rank}" / DB_NAME).stat().st_size)
+
+    def make(i: int) -> Step:
+        rank = ranks[i]
         args = (
-            rank_dir,
-            keys[log.rank],
+            out_dir / f"rank_{rank}",
+            keys[rank],
             request.config,
             request.modules,
             request.module_paths,
-            inherited[log.rank],
+            inherited[rank],
         )
-        cost = (rank_dir / DB_NAME).stat().st_size
-        ranks.append(log.rank)
-        steps.append(Step(f"rank {log.rank} (render)", rankstep.render_step, args, cost))
-    return ranks, steps, done
+        return Step(f"rank {rank} (render)", rankstep.render_step, args)
+
+    return ranks, LazySteps(costs, make), done
 
 
 def _rank_steps_only(
-    request: ReportRequest, folder: RankFolder, keys: dict[int, dict], workers: int
+    request: ReportRequest,
+    folder: RankFolder,
+    keys: dict[int, dict],
+    workers: int,
+    pool: Executor | None,
 ) -> None:
     """A batch job's share: load and render the ranks asked for into OUT/rank_N, nothing else.
 
@@ -297,28 +371,81 @@ def _rank_steps_only(
     logs = tuple(log for log in folder.logs if log.rank in wanted)
     share = RankFolder(logs, tuple(r for r in folder.listing if r in wanted), folder.from_envelopes)
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    with rank_executor(workers, request.scheduler) as executor:
+    with rank_executor(workers, request.scheduler, pool) as executor:
         current = current_records(share, request.out_dir, keys)
         _, records = load_ranks(share, request.out_dir, executor, keys, workers, current)
         none = {log.rank: {} for log in logs}
-        _, steps, _ = _render_steps(share, request.out_dir, keys, records, request, none)
+        _, steps, _ = _render_steps(
+            share, request.out_dir, keys, records.__getitem__, request, none
+        )
         with rank_progress(len(steps), "rendering ranks") as progress:
             run_steps(executor, steps, progress)
     ranks = ", ".join(str(log.rank) for log in logs)
     _echo([f"Rank(s) {ranks} done under {request.out_dir}"])
 
 
+def _load(
+    request: ReportRequest,
+    folder: RankFolder,
+    keys: dict[int, dict],
+    current: list[int],
+    executor: Executor,
+    workers: int,
+) -> dict[int, dict[int, str]]:
+    """Load the ranks not in `current`; the string table each rank inherits (inherited_strings),
+    read from the step records on disk. The steps' results are dropped as they come and what
+    the load phase allocated is handed back: the driver then waits through the render stage,
+    when the process tree is at its largest, at the size it started with."""
+    out_dir = request.out_dir
+    _, steps = _load_steps(folder, out_dir, keys, workers, set(current))
+    with rank_progress(len(steps), "loading ranks") as progress:
+        run_steps(executor, steps, progress, keep=_nothing)
+    del steps
+    inherited = _inherit(folder.listing, functools.partial(_own_strings, out_dir))
+    give_back_memory()
+    return inherited
+
+
+def _print_summaries(folder: RankFolder, out_dir: Path, verbose: bool, shown: Path) -> None:
+    """tlparse's lines for each rank, in rank order, from the records on disk."""
+    for log in folder.logs:
+        _echo([f"Processing rank {log.rank} → {shown / f'rank_{log.rank}'}"])
+        print_summary(_record(out_dir, log.rank)["summary"], verbose)
+
+
+def _strict_problems(folder: RankFolder, request: ReportRequest) -> list[str]:
+    """What --strict and --strict-compile-id object to, rank by rank, from the step records
+    on disk (a load's stats, a render's unknown compile ids)."""
+    if not (request.strict or request.strict_compile_id):
+        return []
+    problems: list[str] = []
+    for log in folder.logs:
+        record = _record(request.out_dir, log.rank)
+        render = record.get("render") if isinstance(record.get("render"), dict) else {}
+        directory = {"unknown": []} if render.get("unknown_compile_id") else {}
+        problems += strict_problems(
+            Stats(**record["summary"]["stats"]),
+            directory,
+            request.strict,
+            request.strict_compile_id,
+            where=f"rank {log.rank}",
+        )
+    return problems
+
+
 def _multi_rank(
     request: ReportRequest,
     folder: RankFolder,
     keys: dict[int, dict],
-    current: dict[int, dict],
+    current: list[int],
     registry: ModuleRegistry,
     workers: int,
+    pool: Executor | None,
     shown: Path | None = None,
 ) -> MultiRankResult:
-    """The run itself, writing into request.out_dir; `shown` is the folder named to the user
-    when that is a staging folder (rankstaging.py)."""
+    """The run itself, writing into request.out_dir; `current`: the ranks already loaded for
+    this run; `shown` is the folder named to the user when that is a staging folder
+    (rankstaging.py)."""
     out_dir, config = request.out_dir, request.config
     shown = shown or out_dir
     if folder.from_envelopes:
@@ -328,38 +455,40 @@ def _multi_rank(
             file=sys.stderr,
         )
     clock = StageClock(config.verbose)
-    with rank_executor(workers, request.scheduler) as executor:
-        dbs, records = load_ranks(folder, out_dir, executor, keys, workers, current)
+    combined = request.db_path or out_dir / COMBINED_DB
+    with rank_executor(workers, request.scheduler, pool) as executor:
+        inherited = _load(request, folder, keys, current, executor, workers)
         clock.done("load")
-        stats_by_rank = {}
-        for log in folder.logs:
-            _echo([f"Processing rank {log.rank} → {shown / f'rank_{log.rank}'}"])
-            summary = records[log.rank]["summary"]
-            stats_by_rank[log.rank] = print_summary(summary, config.verbose)
-        inherited = inherited_strings(folder, records)
-        ranks, steps, renders = _render_steps(folder, out_dir, keys, records, request, inherited)
-        reused_renders = sorted(renders)
-        combined = request.db_path or out_dir / COMBINED_DB
+        _print_summaries(folder, out_dir, config.verbose, shown)
+        ranks, steps, reused_renders = _render_steps(
+            folder, out_dir, keys, functools.partial(_record, out_dir), request, inherited
+        )
         # The combined database needs only the loaded ranks: it is built by a worker while
         # the others render, not after them on one core. (A worker, not a thread here: a
         # thread running while the pool forks a worker can leave a lock held in the child.)
-        combining = executor.submit(_timed_combine, dbs, combined)
+        combining = executor.submit(
+            _timed_combine, out_dir, [log.rank for log in folder.logs], combined
+        )
         with rank_progress(len(steps), "rendering ranks") as progress:
-            renders.update(zip(ranks, run_steps(executor, steps, progress), strict=True))
+            run_steps(executor, steps, progress, keep=_nothing)
+        del ranks, steps
         clock.done("render")
         clock.report("combine (during render)", combining.result())
-    problems: list[str] = []
-    for log in folder.logs:
-        directory = {"unknown": []} if renders[log.rank]["unknown_compile_id"] else {}
-        problems += strict_problems(
-            stats_by_rank[log.rank],
-            directory,
-            request.strict,
-            request.strict_compile_id,
-            where=f"rank {log.rank}",
-        )
+    if pool is not None:
+        # The rank steps are over: the workers forked early go now, not after the landing,
+        # which forks a worker of its own (multi_rank renders in two parts).
+        pool.shutdown()
+    problems = _strict_problems(folder, request)
     landing_modules = registry.for_mode(MULTI_RANK_MODE, request.modules)
-    render_landing(combined, out_dir, config, registry, landing_modules, dbs, workers)
+    render_landing(
+        combined,
+        out_dir,
+        config,
+        registry,
+        landing_modules,
+        _rank_databases(folder, out_dir),
+        workers,
+    )
     resume.unmark(out_dir)
     clock.done("cross-rank")
     for name, label in (
