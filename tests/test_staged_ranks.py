@@ -150,6 +150,12 @@ def test_killed_staged_runs_leave_the_old_report_and_the_rerun_adopts_their_work
         except subprocess.TimeoutExpired:
             _kill(process)
             kills += 1
+            if tree(out) == old:
+                continue
+            # Killed after the swap, while the old report's files were being removed: the
+            # new report is in place and complete (never a mix of the two).
+            assert tree(out) == expected
+            assert run(out, "--overwrite", "--plain-text").returncode == 0  # the old one again
             assert tree(out) == old
             continue
         # It finished first (adopting what earlier kills left): the new report, complete.
@@ -196,3 +202,27 @@ def test_combined_database_elsewhere_names_the_swapped_in_rank_databases(tmp_pat
     for rank, value in rows:
         assert (combined.parent / value).resolve() == (out / f"rank_{rank}" / "trace.db")
         assert (combined.parent / value).is_file()
+
+
+def test_a_run_killed_after_its_swap_leaves_the_new_report_whole(reference, tmp_path):
+    """The swap exchanges OUT with the staging folder in one rename; the run then removes the
+    old report's files. Killed then, it leaves the new report in OUT, complete, and the next
+    run removes what is left of the old one."""
+    expected, _, _ = reference
+    out = tmp_path / "out"
+    assert run(out, "--plain-text").returncode == 0
+    old = tree(out)
+    before = out.stat().st_ino
+    process = subprocess.Popen(
+        command(out, "--overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    while out.stat().st_ino == before:  # OUT is the old folder until the exchange
+        assert process.poll() is None, "the run ended without replacing OUT"
+        time.sleep(0.001)
+    _kill(process)
+    assert tree(out) == expected != old
+    again = run(out, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert tree(out) == expected
+    assert siblings(out) == []
