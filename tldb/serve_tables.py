@@ -36,7 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tldb.combine import MATERIALIZED_VIEWS, materialize_views
-from tldb.staging import alive
+from tldb.staging import dead_runs
 
 #: Scheduler niceness of the build (os.nice increment): below the server, whose first pages
 #: come first, and level with the cached render (ondemand.CACHE_NICENESS): until the tables
@@ -60,26 +60,11 @@ def temporary(db_path: Path, pid: int) -> Path:
     return db_path.with_name(f".{db_path.name}{MARK}{pid}")
 
 
-def _running(pid: int) -> bool:
-    """Whether process `pid` runs: exists and is not a zombie (a killed build's parent gone,
-    it waits to be reaped by init, which here may take a while)."""
-    if not alive(pid):
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc: as alive() says
-    return state != "Z"
-
-
 def remove_dead_copies(db_path: Path) -> None:
     """Delete the temporary copies of db_path left by builds whose process is gone."""
-    prefix = f".{db_path.name}{MARK}"
-    with contextlib.suppress(OSError):
-        for stale in db_path.parent.iterdir():
-            pid = stale.name[len(prefix) :] if stale.name.startswith(prefix) else ""
-            if pid.isdigit() and not _running(int(pid)) and stale.is_file():
-                stale.unlink(missing_ok=True)
+    for stale in dead_runs(db_path.parent, f".{db_path.name}{MARK}"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
 
 
 def lacks_tables(db_path: Path) -> bool:

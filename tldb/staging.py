@@ -30,14 +30,25 @@ def _stage_name(out_dir: Path, pid: int | str) -> Path:
     return out_dir.parent / f".{out_dir.name}.tldb-new-{pid}"
 
 
+def dead_runs(folder: Path, prefix: str) -> list[Path]:
+    """The entries of `folder` named `prefix` followed by the id of a process no longer
+    running: what killed runs left (staging folders here, serve_tables' copies)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for path in folder.iterdir():
+            pid = path.name[len(prefix) :] if path.name.startswith(prefix) else ""
+            if pid.isdigit() and not alive(int(pid)):
+                found.append(path)
+    return found
+
+
 def dead_stages(out_dir: Path) -> list[Path]:
     """The staging folders beside out_dir of runs no longer alive, newest first."""
-    prefix = _stage_name(out_dir, "").name
-    dead = []
-    for path in out_dir.parent.glob(f"{prefix}*"):
-        pid = path.name[len(prefix) :]
-        if pid.isdigit() and not alive(int(pid)) and path.is_dir() and not path.is_symlink():
-            dead.append(path)
+    dead = [
+        path
+        for path in dead_runs(out_dir.parent, _stage_name(out_dir, "").name)
+        if path.is_dir() and not path.is_symlink()
+    ]
     return sorted(dead, key=lambda path: path.stat().st_mtime_ns, reverse=True)
 
 
@@ -57,14 +68,20 @@ def stage_for(out_dir: Path, adopt: bool = False) -> Path:
 
 
 def alive(pid: int) -> bool:
-    """Whether a process of this id exists (it may belong to another user)."""
+    """Whether a process of this id runs: it exists (it may belong to another user) and is
+    not a zombie (a killed process whose parent is gone, waiting to be reaped, which may take
+    a while: it runs no code and writes nothing more)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: it exists
+    return state != "Z"
 
 
 def exchange(stage: Path, out_dir: Path) -> None:
