@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,25 +67,26 @@ class MultiRankResult:
     reused_renders: list[int] = field(default_factory=list)
 
 
-def current_records(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> dict[int, dict]:
-    """The step records of the ranks already loaded in OUT for this run (rankstep), by rank,
-    as the driver keeps them (rankstep.for_driver)."""
-    records = {}
+def _current(
+    folder: RankFolder, out_dir: Path, keys: dict[int, dict]
+) -> Iterator[tuple[int, dict]]:
+    """(rank, step record) of each rank already loaded in OUT for this run (rankstep)."""
     for log in folder.logs:
         record = rankstep.current_record(out_dir / f"rank_{log.rank}", keys[log.rank])
         if record is not None:
-            records[log.rank] = rankstep.for_driver(record)
-    return records
+            yield log.rank, record
+
+
+def current_records(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> dict[int, dict]:
+    """The step records of the ranks already loaded in OUT for this run, by rank, as the
+    driver keeps them (rankstep.for_driver)."""
+    return {rank: rankstep.for_driver(record) for rank, record in _current(folder, out_dir, keys)}
 
 
 def current_ranks(folder: RankFolder, out_dir: Path, keys: dict[int, dict]) -> list[int]:
-    """The ranks already loaded in OUT for this run (current_records), only their numbers:
-    their records stay on disk until needed (_record)."""
-    return [
-        log.rank
-        for log in folder.logs
-        if rankstep.current_record(out_dir / f"rank_{log.rank}", keys[log.rank]) is not None
-    ]
+    """The ranks already loaded in OUT for this run, only their numbers: their records stay
+    on disk until needed (_record)."""
+    return [rank for rank, _ in _current(folder, out_dir, keys)]
 
 
 def _load_steps(
