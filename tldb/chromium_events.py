@@ -33,7 +33,18 @@ SELECT total(p.size)
 FROM envelopes e JOIN payloads p ON p.id = e.payload_id
 WHERE e.log_id = :log_id AND e.kind = 'chromium_event' AND e.status <> 'bad_json'
 """
+_ANY_ACCEPTED = """
+SELECT 1 FROM envelopes
+WHERE log_id = :log_id AND kind = 'chromium_event' AND status = 'ok' AND payload_id IS NOT NULL
+LIMIT 1
+"""
 _KEY = "tldb.chromium_events"
+
+
+def has_accepted(ctx: ModuleContext) -> bool:
+    """Whether the log has an accepted event with a payload (chromium_events.json has content
+    and the index links it), without reading any payload."""
+    return ctx.db.conn.execute(_ANY_ACCEPTED, {"log_id": ctx.log_id}).fetchone() is not None
 
 
 def accepted(ctx: ModuleContext) -> Iterable[Any]:

@@ -22,7 +22,7 @@ class ChromiumTrace(Module):
         yield from chromium_events.accepted(ctx)
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
-        has_events = any(True for _ in ctx.query("events"))
+        has_events = chromium_events.has_accepted(ctx)
         index = [IndexContribution("chromium", ctx.render("section.html"))] if has_events else []
         return ModuleOutput(
             files=[("chromium_events.json", jsonfmt.pretty_array(self._events(ctx)))],
