@@ -235,3 +235,22 @@ def test_odd_bytes_rebuild_exactly(tmp_path, log_writer):
     build_database([log], tmp_path / "odd.db")
     db = dbmod.open_readonly(tmp_path / "odd.db")
     assert b"".join(log_bytes(db, 1)) == data
+
+
+def test_new_databases_start_with_exactly_the_schema_the_sql_files_make(tmp_path):
+    """Every database is a copy of one template built in a single transaction (each DDL
+    statement committing on its own waited for the disk hundreds of times per process): the
+    template must hold what running sql/*.sql one by one makes, object for object."""
+    import sqlite3
+
+    from tldb.resources import sql_file
+
+    template = tmp_path / "template.db"
+    template.write_bytes(dbmod._empty_database())
+    reference = sqlite3.connect(":memory:")
+    for name in dbmod.SQL_FILES:
+        reference.executescript(sql_file(name))
+    query = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid"
+    made = sqlite3.connect(template).execute(query).fetchall()
+    assert made == reference.execute(query).fetchall()
+    assert {kind for kind, *_ in made} >= {"table", "index", "view"}
