@@ -95,6 +95,20 @@ def test_a_changed_log_and_an_incomplete_rank_are_redone(reference, tmp_path):
     assert tree(out)["rank_2/index.html"] == expected["rank_2/index.html"]
 
 
+def test_a_reused_rank_whose_database_was_replaced_is_a_one_line_error(reference, tmp_path):
+    """The combine trusts the databases of ranks the run recorded complete (it does not open
+    each one again first); one replaced since must still be named in a one-line error."""
+    logs, _ = reference
+    out = tmp_path / "out"
+    report(logs, out)
+    (out / "rank_1" / "trace.db").write_bytes(b"not a database, but the record says it is")
+    result = run_tldb("report", str(logs), "-o", str(out), "--all-ranks-html", "--no-browser")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]  # after the ranks' summary lines
+    assert error.startswith("Error: ") and "rank_1" in error and "trace.db" in error
+
+
 def test_other_options_are_not_reused(reference, tmp_path):
     logs, _ = reference
     out = tmp_path / "out"

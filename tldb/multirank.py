@@ -215,7 +215,9 @@ def _timed_combine(out_dir: Path, ranks: list[int], target: Path) -> float:
     that ran it renders ranks next: what the combine's SQLite cache and sorts took goes back
     to the system."""
     start = time.perf_counter()
-    combine([(rank, out_dir / f"rank_{rank}" / DB_NAME) for rank in sorted(ranks)], target)
+    combine(
+        [(rank, out_dir / f"rank_{rank}" / DB_NAME) for rank in sorted(ranks)], target, checked=True
+    )
     give_back_memory()
     return time.perf_counter() - start
 
