@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -114,6 +115,31 @@ def test_cached_render_runs_below_the_server(tmp_path):
         assert child == min(19, os.nice(0) + CACHE_NICENESS)
     finally:
         cache.close()
+
+
+def test_imports_during_a_served_logs_load_run_below_the_load(monkeypatch):
+    """`tldb serve LOG` imports what serving needs while the log loads, in a thread that
+    must not take a core from the load: the idle class where Linux allows it, else nice."""
+    import threading
+
+    from tldb import serve_logs
+
+    seen: dict[str, int] = {}
+
+    def record() -> None:
+        seen["policy"] = os.sched_getscheduler(0)
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    monkeypatch.setattr(serve_logs, "_warm_imports", record)
+    threads: list[threading.Thread] = []
+    serve_logs._start_warming(threads)
+    for thread in threads:
+        thread.join()
+    if sys.platform == "linux":  # lowering one's own thread needs no privilege there
+        assert seen["policy"] == os.SCHED_IDLE
+    else:
+        assert seen["nice"] >= serve_logs.WARM_NICENESS
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # this thread is left as it was
 
 
 @pytest.mark.asyncio
