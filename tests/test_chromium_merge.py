@@ -56,6 +56,10 @@ REFUSED = {
     "array element": [{"pid": 0}, [1, 2]],
     "empty object element": [{"pid": 0}, {}],
     "string element": ["x"],
+    "scalar between objects": [{"pid": 0}, 5, {"pid": 1}],
+    "empty object between objects": [{"pid": 0}, {}, {"pid": 1}],
+    "array between objects": [{"pid": 0}, [{"pid": 2}], {"pid": 1}],
+    "scalar first": [5, {"pid": 0}],
 }
 
 

@@ -30,15 +30,16 @@ _PID_KEY = b'\n    "pid": '
 
 def _object_elements(inner: bytes) -> int | None:
     """How many elements the array body holds, if every one is a multi-line object (`  {` to
-    `  }`); None if any element is something else. Counted with bytes.count: in tldb's (and
-    serde's) layout an object element has exactly two lines at the array's indent (`  {` and
-    `  }`), an array element two (`  [`, `  ]`), any other element one. So there are twice as
-    many such lines as `  {` lines only when every element is an object."""
-    if not inner.startswith(b"  {\n"):
+    `  }`); None if any element is something else. In tldb's (and serde's) layout, only
+    top-level elements have lines at the array's indent (two spaces): such an object opens with
+    a `  {` line and closes with a `  }` line, and two objects side by side meet as
+    `  },` then `  {`. So the elements are all objects exactly when the body starts with one and
+    ends with one, and every object but the first follows another object. Two searches of the
+    body (a third one, counting every line at that indent, took as long as both)."""
+    if not (inner.startswith(b"  {\n") and inner.endswith(b"\n  }")):
         return None
     objects = 1 + inner.count(b"\n  {\n")
-    top_level_lines = 1 + inner.count(b"\n  ") - inner.count(b"\n   ")
-    return objects if top_level_lines == 2 * objects else None
+    return objects if inner.count(b"\n  },\n  {\n") == objects - 1 else None
 
 
 def rank_fragment(path: Path | None, rank: int) -> bytes | None:
