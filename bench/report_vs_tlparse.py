@@ -64,9 +64,10 @@ def _tree_memory(root: int) -> tuple[int, int]:
     return rss, pss
 
 
-def run(cmd: list[str], env=None) -> tuple[float, float, float, float]:
+def run(cmd: list[str], env=None) -> tuple[float, float, float, float, float]:
     """(wall seconds, peak RSS and peak PSS of the whole process tree in MB, CPU seconds of
-    the tree: user + system, its waited-for descendants included) of one command.
+    the tree: user + system, its waited-for descendants included, and of those the system
+    seconds) of one command.
 
     The tree (the command, its workers and their children) is sampled every 20 ms; a peak
     shorter than that can be missed, so the largest single process's ru_maxrss is taken
@@ -92,7 +93,7 @@ def run(cmd: list[str], env=None) -> tuple[float, float, float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}")
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, max(peak[0], usage.ru_maxrss) / 1024, peak[1] / 1024, cpu
+    return wall, max(peak[0], usage.ru_maxrss) / 1024, peak[1] / 1024, cpu, usage.ru_stime
 
 
 def make_log(path: Path, reps: int) -> Path:
