@@ -101,3 +101,21 @@ CREATE TABLE outputs (
     readable_path TEXT,          -- readable page of kernel stack traces ('' when unreadable)
     PRIMARY KEY (log_id, mode, number)
 );
+
+-- The fields chromium_spans reads of each accepted chromium_event envelope whose payload is a
+-- JSON object of phase B, E or X, read once by the loader (tldb/chromium_fields.py) so that the
+-- view parses no JSON. Values are exactly what json_extract returns for the payload (hence no
+-- column types), and each begin already names its end: the nth B with the nth E of the same
+-- name, pid, tid and args.compile_id in the log, in log order.
+CREATE TABLE chromium_fields (
+    envelope_id INTEGER PRIMARY KEY REFERENCES envelopes(id), -- the chromium_event envelope
+    name,                        -- $.name
+    ph,                          -- $.ph: B, E or X
+    cat,                         -- $.cat
+    ts,                          -- $.ts (µs)
+    dur,                         -- $.dur (µs; X events)
+    pid,                         -- $.pid
+    tid,                         -- $.tid
+    event_compile_id,            -- $.args.compile_id
+    end_envelope INTEGER REFERENCES envelopes(id) -- a B's matching E, NULL if none (or not a B)
+);

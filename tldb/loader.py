@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import sqlite_utils
 
+from tldb import chromium_fields
 from tldb import db as dbmod
 from tldb.errors import InputError
 from tldb.pipeline import open_reader
@@ -113,6 +114,8 @@ def load_log(
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
+    chromium = chromium_fields.Pairing()
+    chromium_read: dict[int, tuple | None] = {}  # by payload id: one read per distinct text
     records = iter(reader)
     try:
         for record in records:
@@ -147,6 +150,11 @@ def load_log(
                 unknown_seen.setdefault(name, None)
             envelope_id = next_envelope
             next_envelope += 1
+            if env.kind == "chromium_event" and env.status == OK and payload_id is not None:
+                if payload_id not in chromium_read:
+                    chromium_read[payload_id] = chromium_fields.read(conn, env.payload)
+                if chromium_read[payload_id] is not None:
+                    chromium.add(envelope_id, chromium_read[payload_id])
             batches.add(
                 _ENVELOPE_SQL,
                 (
@@ -207,6 +215,7 @@ def load_log(
         records.close()  # stops a reader process if the load failed half-way
         close()
     batches.flush()
+    conn.executemany(chromium_fields.INSERT_SQL, chromium.finished())
     stats = reader.stats
     conn.execute(
         "INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
