@@ -103,10 +103,9 @@ CREATE TABLE outputs (
 );
 
 -- The fields chromium_spans reads of each accepted chromium_event envelope whose payload is a
--- JSON object of phase B, E or X, read once by the loader (tldb/chromium_fields.py) so that the
--- view parses no JSON. Values are exactly what json_extract returns for the payload (hence no
--- column types), and each begin already names its end: the nth B with the nth E of the same
--- name, pid, tid and args.compile_id in the log, in log order.
+-- JSON object of phase B, E or X, read once by the loader (tldb/chromium_fields.py) with
+-- json_extract (hence no column types: the values are json_extract's), and each begin's end:
+-- the nth B with the nth E of the same name, pid, tid and args.compile_id in the log.
 CREATE TABLE chromium_fields (
     envelope_id INTEGER PRIMARY KEY REFERENCES envelopes(id), -- the chromium_event envelope
     name,                        -- $.name

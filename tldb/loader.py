@@ -108,14 +108,13 @@ def load_log(
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     log_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM logs").fetchone())[0]
     next_envelope = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM envelopes").fetchone())[0]
+    first_envelope = next_envelope
     next_payload = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM payloads").fetchone())[0]
     payload_ids: dict[str, int] = dict(conn.execute("SELECT md5, id FROM payloads").fetchall())
     planner = Planner(reader.stats, plan_extensions())
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
-    chromium = chromium_fields.Pairing()
-    chromium_read: dict[int, tuple | None] = {}  # by payload id: one read per distinct text
     records = iter(reader)
     try:
         for record in records:
@@ -150,11 +149,6 @@ def load_log(
                 unknown_seen.setdefault(name, None)
             envelope_id = next_envelope
             next_envelope += 1
-            if env.kind == "chromium_event" and env.status == OK and payload_id is not None:
-                if payload_id not in chromium_read:
-                    chromium_read[payload_id] = chromium_fields.read(conn, env.payload)
-                if chromium_read[payload_id] is not None:
-                    chromium.add(envelope_id, chromium_read[payload_id])
             batches.add(
                 _ENVELOPE_SQL,
                 (
@@ -215,7 +209,7 @@ def load_log(
         records.close()  # stops a reader process if the load failed half-way
         close()
     batches.flush()
-    conn.executemany(chromium_fields.INSERT_SQL, chromium.finished())
+    chromium_fields.load(conn, first_envelope, next_envelope - 1)
     stats = reader.stats
     conn.execute(
         "INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
