@@ -118,3 +118,15 @@ CREATE TABLE chromium_fields (
     event_compile_id,            -- $.args.compile_id
     end_envelope INTEGER REFERENCES envelopes(id) -- a B's matching E, NULL if none (or not a B)
 );
+
+-- The leaves of each accepted dynamo_cpp_guards_str guard tree (`+- TYPE: code` lines), split
+-- once by the loader (tldb/guard_leaves.py) for the guards view: the lines above the leaves
+-- (GuardManager) only say where values come from.
+CREATE TABLE guard_leaves (
+    envelope_id INTEGER NOT NULL REFERENCES envelopes(id), -- the guard tree's envelope
+    position INTEGER NOT NULL,   -- leaf number in the tree, from 0, in line order
+    guard_type TEXT NOT NULL,    -- TYPE: the text before the first colon (capitals)
+    code TEXT NOT NULL,          -- the text after it, without surrounding spaces
+    depth INTEGER NOT NULL,      -- nesting level: half the line's `| ` indentation
+    PRIMARY KEY (envelope_id, position)
+);

@@ -303,32 +303,12 @@ FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
 JOIN logs l ON l.id = c.log_id, json_each(c.text) j;
 
 -- One row per guard: each leaf of a dynamo_cpp_guards_str guard tree (a `+- TYPE: code` line;
--- the GuardManager lines above the leaves only say where values come from), and each entry of
--- an older dynamo_guards list. Lines are split with json_each over the quoted payload, which
--- stays linear in the payload's size (backslashes are swapped out first so \n is a newline).
--- The leaf lines are materialised first: as a plain subquery SQLite inlined `node` into each
--- of the outer expressions, decoding every line's JSON string about ten times (2x the time).
+-- the GuardManager lines above the leaves only say where values come from), split once by the
+-- loader (guard_leaves), and each entry of an older dynamo_guards list.
 CREATE VIEW guards AS
-WITH g AS MATERIALIZED (
-      SELECT t.id AS envelope_id, t.log_id, coalesce(l.file_rank, t.rank, l.detected_rank) AS rank,
-             t.line, t.compile_id, 'dynamo_cpp_guards_str' AS source,
-             substr(ltrim(replace(j.value, char(1), '\'), '| '), 4) AS node,
-             (length(j.value) - length(ltrim(j.value, '| '))) / 2 AS depth
-      FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
-            WHERE e.status = 'ok' AND e.kind = 'dynamo_cpp_guards_str') t
-      JOIN logs l ON l.id = t.log_id,
-           json_each('[' || replace(json_quote(replace(t.text, '\', char(1))), '\n', '","')
-                     || ']') j
-      WHERE ltrim(j.value, '| ') LIKE '+- %'
-)
-SELECT g.envelope_id, g.log_id, g.rank, g.line, g.compile_id, g.source,
-       substr(g.node, 1, instr(g.node, ':') - 1) AS guard_type,
-       trim(substr(g.node, instr(g.node, ':') + 1)) AS code,
-       g.depth
-FROM g
-WHERE instr(g.node, ':') > 1
-  AND substr(g.node, 1, instr(g.node, ':') - 1) = upper(substr(g.node, 1, instr(g.node, ':') - 1))
-  AND substr(g.node, 1, 1) GLOB '[A-Z]'
+SELECT g.envelope_id, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank) AS rank, e.line,
+       e.compile_id, 'dynamo_cpp_guards_str' AS source, g.guard_type, g.code, g.depth
+FROM guard_leaves g JOIN envelopes e ON e.id = g.envelope_id JOIN logs l ON l.id = e.log_id
 UNION ALL
 SELECT e.id, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank), e.line, e.compile_id,
        'dynamo_guards', NULL, j.value ->> 'code', NULL

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import sqlite_utils
 
-from tldb import chromium_fields
+from tldb import chromium_fields, guard_leaves
 from tldb import db as dbmod
 from tldb.errors import InputError
 from tldb.pipeline import open_reader
@@ -32,6 +32,7 @@ RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
 _ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
 _OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
+_GUARD_SQL = "INSERT INTO guard_leaves VALUES (?,?,?,?,?)"
 
 
 @dataclass
@@ -115,6 +116,7 @@ def load_log(
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
+    guards: dict[int, list[tuple]] = {}  # leaves by payload id: one split per distinct text
     records = iter(reader)
     try:
         for record in records:
@@ -149,6 +151,11 @@ def load_log(
                 unknown_seen.setdefault(name, None)
             envelope_id = next_envelope
             next_envelope += 1
+            if env.kind == "dynamo_cpp_guards_str" and env.status == OK and payload_id is not None:
+                if payload_id not in guards:
+                    guards[payload_id] = guard_leaves.leaves(conn, env.payload)
+                for position, leaf in enumerate(guards[payload_id]):
+                    batches.add(_GUARD_SQL, (envelope_id, position, *leaf))
             batches.add(
                 _ENVELOPE_SQL,
                 (
