@@ -101,3 +101,32 @@ CREATE TABLE outputs (
     readable_path TEXT,          -- readable page of kernel stack traces ('' when unreadable)
     PRIMARY KEY (log_id, mode, number)
 );
+
+-- The fields chromium_spans reads of each accepted chromium_event envelope whose payload is a
+-- JSON object of phase B, E or X, read once by the loader (tldb/chromium_fields.py) with
+-- json_extract (hence no column types: the values are json_extract's), and each begin's end:
+-- the nth B with the nth E of the same name, pid, tid and args.compile_id in the log.
+CREATE TABLE chromium_fields (
+    envelope_id INTEGER PRIMARY KEY REFERENCES envelopes(id), -- the chromium_event envelope
+    name,                        -- $.name
+    ph,                          -- $.ph: B, E or X
+    cat,                         -- $.cat
+    ts,                          -- $.ts (µs)
+    dur,                         -- $.dur (µs; X events)
+    pid,                         -- $.pid
+    tid,                         -- $.tid
+    event_compile_id,            -- $.args.compile_id
+    end_envelope INTEGER REFERENCES envelopes(id) -- a B's matching E, NULL if none (or not a B)
+);
+
+-- The leaves of each accepted dynamo_cpp_guards_str guard tree (`+- TYPE: code` lines), split
+-- once by the loader (tldb/guard_leaves.py) for the guards view: the lines above the leaves
+-- (GuardManager) only say where values come from.
+CREATE TABLE guard_leaves (
+    envelope_id INTEGER NOT NULL REFERENCES envelopes(id), -- the guard tree's envelope
+    position INTEGER NOT NULL,   -- leaf number in the tree, from 0, in line order
+    guard_type TEXT NOT NULL,    -- TYPE: the text before the first colon (capitals)
+    code TEXT NOT NULL,          -- the text after it, without surrounding spaces
+    depth INTEGER NOT NULL,      -- nesting level: half the line's `| ` indentation
+    PRIMARY KEY (envelope_id, position)
+);

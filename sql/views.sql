@@ -259,53 +259,37 @@ WHERE e.status = 'ok' AND e.kind = 'chromium_event' AND json_valid(p.text)
   AND json_type(p.text) = 'object';
 
 -- Timed spans: each begin (B) event paired with its end (E), the nth B with the nth E of the
--- same name, thread and compile; complete (X) events as they are. Durations in µs. Each
--- distinct payload is parsed once (a repeated payload is parsed once, not once per envelope;
--- events carry kilobytes of args, and this view is computed for every rank of a many-rank
--- run): one json_extract per field of the same text, which SQLite answers from the parse it
--- caches for the statement (an array of the eight fields read back with ->> cost a parse of
--- that array per field, 25% more over the test logs; the args are `->`'s JSON text as it is,
--- json() around it parsed it once more),
--- then pairing numbers the events of each kind and takes the one E that shares a B's group and
--- number: two window passes, no self-join, so it stays fast on logs with many events.
+-- same name, thread and compile; complete (X) events as they are. Durations in µs. The loader
+-- read each event's fields and paired each begin with its end once (chromium_fields,
+-- tldb/chromium_fields.py), so this view parses no JSON but the args of the rows it returns:
+-- paired begins in the order of their group (log, name, pid, tid, compile id) and of the begins
+-- in it, then the complete events in log order.
 CREATE VIEW chromium_spans AS
-WITH parsed AS MATERIALIZED (
-    SELECT p.id, json_extract(p.text, '$.name') AS name, json_extract(p.text, '$.ph') AS ph,
-           json_extract(p.text, '$.cat') AS cat, json_extract(p.text, '$.ts') AS ts,
-           json_extract(p.text, '$.dur') AS dur, json_extract(p.text, '$.pid') AS pid,
-           json_extract(p.text, '$.tid') AS tid,
-           json_extract(p.text, '$.args.compile_id') AS event_compile_id
-    FROM payloads p
-    WHERE p.id IN (SELECT payload_id FROM envelopes
-                   WHERE kind = 'chromium_event' AND status = 'ok')
-      AND json_valid(p.text) AND json_type(p.text) = 'object'
-), events AS (
-    SELECT e.id AS envelope_id, e.log_id,
-           coalesce(l.file_rank, e.rank, l.detected_rank) AS rank, e.line, e.compile_id,
-           e.frame_id, e.frame_compile_id, x.name, x.ph, x.cat, x.ts, x.dur, x.pid, x.tid,
-           x.event_compile_id, e.payload_id
-    FROM envelopes e CROSS JOIN parsed x ON x.id = e.payload_id JOIN logs l ON l.id = e.log_id
-    WHERE e.kind = 'chromium_event' AND e.status = 'ok' AND x.ph IN ('B', 'E', 'X')
-), numbered AS (
-    SELECT *, row_number() OVER (
-               PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), ph
-               ORDER BY envelope_id) AS n
-    FROM events WHERE ph IN ('B', 'E')
-), paired AS (
-    SELECT *, max(CASE WHEN ph = 'E' THEN ts END) OVER pair AS end_ts,
-           max(CASE WHEN ph = 'E' THEN line END) OVER pair AS end_line,
-           max(CASE WHEN ph = 'E' THEN payload_id END) OVER pair AS end_payload
-    FROM numbered
-    WINDOW pair AS (PARTITION BY log_id, name, pid, tid, coalesce(event_compile_id, ''), n)
+SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
+       start_us, duration_us, begin_line, end_line,
+       (SELECT text -> 'args' FROM payloads WHERE id = args_payload) AS end_args
+FROM (
+    SELECT 0 AS part, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank) AS rank,
+           e.compile_id, e.frame_id, e.frame_compile_id, b.event_compile_id, b.name, b.cat,
+           b.ts AS start_us, x.ts - b.ts AS duration_us, e.line AS begin_line,
+           xe.line AS end_line, xe.payload_id AS args_payload, b.pid, b.tid, b.envelope_id
+    FROM chromium_fields b
+    JOIN envelopes e ON e.id = b.envelope_id
+    JOIN logs l ON l.id = e.log_id
+    JOIN chromium_fields x ON x.envelope_id = b.end_envelope
+    JOIN envelopes xe ON xe.id = b.end_envelope
+    WHERE b.ph = 'B' AND x.ts IS NOT NULL
+    UNION ALL
+    SELECT 1, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank), e.compile_id,
+           e.frame_id, e.frame_compile_id, b.event_compile_id, b.name, b.cat, b.ts, b.dur,
+           e.line, e.line, e.payload_id, NULL, NULL, b.envelope_id
+    FROM chromium_fields b
+    JOIN envelopes e ON e.id = b.envelope_id
+    JOIN logs l ON l.id = e.log_id
+    WHERE b.ph = 'X'
 )
-SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
-       ts AS start_us, end_ts - ts AS duration_us, line AS begin_line, end_line,
-       (SELECT text -> 'args' FROM payloads WHERE id = end_payload) AS end_args
-FROM paired WHERE ph = 'B' AND end_ts IS NOT NULL
-UNION ALL
-SELECT log_id, rank, compile_id, frame_id, frame_compile_id, event_compile_id, name, cat,
-       ts, dur, line, line, (SELECT text -> 'args' FROM payloads WHERE id = payload_id)
-FROM events WHERE ph = 'X';
+ORDER BY part, CASE part WHEN 0 THEN log_id END, CASE part WHEN 0 THEN name END, pid, tid,
+         CASE part WHEN 0 THEN coalesce(event_compile_id, '') END, envelope_id;
 
 -- The collective operations of each inductor_collective_schedule artifact, in order.
 CREATE VIEW collectives AS
@@ -319,32 +303,12 @@ FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
 JOIN logs l ON l.id = c.log_id, json_each(c.text) j;
 
 -- One row per guard: each leaf of a dynamo_cpp_guards_str guard tree (a `+- TYPE: code` line;
--- the GuardManager lines above the leaves only say where values come from), and each entry of
--- an older dynamo_guards list. Lines are split with json_each over the quoted payload, which
--- stays linear in the payload's size (backslashes are swapped out first so \n is a newline).
--- The leaf lines are materialised first: as a plain subquery SQLite inlined `node` into each
--- of the outer expressions, decoding every line's JSON string about ten times (2x the time).
+-- the GuardManager lines above the leaves only say where values come from), split once by the
+-- loader (guard_leaves), and each entry of an older dynamo_guards list.
 CREATE VIEW guards AS
-WITH g AS MATERIALIZED (
-      SELECT t.id AS envelope_id, t.log_id, coalesce(l.file_rank, t.rank, l.detected_rank) AS rank,
-             t.line, t.compile_id, 'dynamo_cpp_guards_str' AS source,
-             substr(ltrim(replace(j.value, char(1), '\'), '| '), 4) AS node,
-             (length(j.value) - length(ltrim(j.value, '| '))) / 2 AS depth
-      FROM (SELECT e.*, p.text FROM envelopes e JOIN payloads p ON p.id = e.payload_id
-            WHERE e.status = 'ok' AND e.kind = 'dynamo_cpp_guards_str') t
-      JOIN logs l ON l.id = t.log_id,
-           json_each('[' || replace(json_quote(replace(t.text, '\', char(1))), '\n', '","')
-                     || ']') j
-      WHERE ltrim(j.value, '| ') LIKE '+- %'
-)
-SELECT g.envelope_id, g.log_id, g.rank, g.line, g.compile_id, g.source,
-       substr(g.node, 1, instr(g.node, ':') - 1) AS guard_type,
-       trim(substr(g.node, instr(g.node, ':') + 1)) AS code,
-       g.depth
-FROM g
-WHERE instr(g.node, ':') > 1
-  AND substr(g.node, 1, instr(g.node, ':') - 1) = upper(substr(g.node, 1, instr(g.node, ':') - 1))
-  AND substr(g.node, 1, 1) GLOB '[A-Z]'
+SELECT g.envelope_id, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank) AS rank, e.line,
+       e.compile_id, 'dynamo_cpp_guards_str' AS source, g.guard_type, g.code, g.depth
+FROM guard_leaves g JOIN envelopes e ON e.id = g.envelope_id JOIN logs l ON l.id = e.log_id
 UNION ALL
 SELECT e.id, e.log_id, coalesce(l.file_rank, e.rank, l.detected_rank), e.line, e.compile_id,
        'dynamo_guards', NULL, j.value ->> 'code', NULL

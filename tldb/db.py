@@ -21,7 +21,7 @@ from tldb import __version__
 from tldb.errors import IncompleteDatabaseError, InputError, SchemaVersionError
 from tldb.resources import sql_file
 
-SCHEMA_VERSION = "10"  # bump whenever schema.sql, views.sql, kinds.sql or vllm.sql change
+SCHEMA_VERSION = "11"  # bump whenever schema.sql, views.sql, kinds.sql or vllm.sql change
 #: SQL files run on a new database, in order: tables, then views over them.
 SQL_FILES = ("schema.sql", "views.sql", "kinds.sql", "vllm.sql")
 

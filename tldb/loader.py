@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import sqlite_utils
 
+from tldb import chromium_fields, guard_leaves
 from tldb import db as dbmod
 from tldb.errors import InputError
 from tldb.pipeline import open_reader
@@ -31,6 +32,7 @@ RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 
 _ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
 _OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
+_GUARD_SQL = "INSERT INTO guard_leaves VALUES (?,?,?,?,?)"
 
 
 @dataclass
@@ -107,12 +109,14 @@ def load_log(
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     log_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM logs").fetchone())[0]
     next_envelope = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM envelopes").fetchone())[0]
+    first_envelope = next_envelope
     next_payload = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM payloads").fetchone())[0]
     payload_ids: dict[str, int] = dict(conn.execute("SELECT md5, id FROM payloads").fetchall())
     planner = Planner(reader.stats, plan_extensions())
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
+    guards: dict[int, list[tuple]] = {}  # leaves by payload id: one split per distinct text
     records = iter(reader)
     try:
         for record in records:
@@ -147,6 +151,11 @@ def load_log(
                 unknown_seen.setdefault(name, None)
             envelope_id = next_envelope
             next_envelope += 1
+            if env.kind == "dynamo_cpp_guards_str" and env.status == OK and payload_id is not None:
+                if payload_id not in guards:
+                    guards[payload_id] = guard_leaves.leaves(conn, env.payload)
+                for position, leaf in enumerate(guards[payload_id]):
+                    batches.add(_GUARD_SQL, (envelope_id, position, *leaf))
             batches.add(
                 _ENVELOPE_SQL,
                 (
@@ -207,6 +216,7 @@ def load_log(
         records.close()  # stops a reader process if the load failed half-way
         close()
     batches.flush()
+    chromium_fields.load(conn, first_envelope, next_envelope - 1)
     stats = reader.stats
     conn.execute(
         "INSERT INTO logs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
