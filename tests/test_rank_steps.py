@@ -18,7 +18,7 @@ import pytest
 from conftest import DATA, run_tldb
 from torch213_log import envelopes
 
-from tldb.combine import AGGREGATE_VIEWS, MATERIALIZED_VIEWS
+from tldb.combine import AGGREGATE_VIEWS, MATERIALIZED_VIEWS, VIEW_INPUTS
 from tldb.errors import OutputExistsError
 from tldb.module_api import ReportConfig
 from tldb.multirank import run_multi_rank
@@ -254,6 +254,8 @@ def test_combined_database_is_not_a_second_copy(reference, tmp_path):
     assert texts["dynamo_output_graph"] == 0 and texts["chromium_event"] == 0
     spans = combined.execute("SELECT count(*) FROM chromium_spans").fetchone()[0]
     assert spans > 0
+    tables = {name for (name,) in combined.execute("SELECT name FROM sqlite_master")}
+    assert not tables & set(VIEW_INPUTS)  # read by views ranks.db holds as tables
     rank_db = sqlite3.connect(out / "rank_0" / "trace.db")
     graphs = rank_db.execute(
         "SELECT count(p.text) FROM envelopes e JOIN payloads p ON p.id = e.payload_id "

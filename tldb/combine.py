@@ -84,17 +84,22 @@ def rank_of(path: Path) -> int:
     )
 
 
+#: Tables the load fills only for views of PER_RANK_VIEWS to read (chromium_spans, guards):
+#: the combined database holds those views as tables already, so nothing there reads them.
+VIEW_INPUTS = ("chromium_fields", "guard_leaves")
+
+
 def _tables(conn: sqlite3.Connection, schema: str) -> list[_Table]:
     """The tables of a rank database to copy: not the views a load held as tables
     (materialize_views): derived rows, read rank by rank (_materialize_rank) or computed
-    again over all ranks (materialize_views)."""
+    again over all ranks (materialize_views); nor VIEW_INPUTS."""
     names = [
         r[0]
         for r in conn.execute(
             f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table' "
             "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
         )
-        if r[0] not in MATERIALIZED_VIEWS
+        if r[0] not in MATERIALIZED_VIEWS and r[0] not in VIEW_INPUTS
     ]
     tables = []
     for name in names:
