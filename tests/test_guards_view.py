@@ -6,6 +6,7 @@ tree with backslashes, quotes, non-ASCII code, deep nesting and lines that are n
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,20 +18,16 @@ from tldb.loader import build_database
 DATA = Path(__file__).parent / "data"
 
 
+#: A leaf line: its `|` and space indentation, `+- `, a type (to the first colon) starting with
+#: a capital, and the code. Written as a pattern, unlike tldb/guard_leaves.py's scan, so that
+#: the two readings of the documented rule stay independent.
+_LEAF = re.compile(r"([| ]*)\+- ([A-Z][^:]*):(.*)", re.DOTALL)
+
+
 def _leaves(text: str) -> list[tuple[str, str, int]]:
     """(guard type, code, depth) of each leaf line, as the view documents them."""
-    leaves = []
-    for line in text.split("\n"):
-        stripped = line.lstrip("| ")
-        if not stripped.startswith("+- "):
-            continue
-        node = stripped[3:]
-        colon = node.find(":")
-        kind = node[:colon]
-        if colon < 1 or not ("A" <= kind[0] <= "Z") or kind != kind.upper():
-            continue
-        leaves.append((kind, node[colon + 1 :].strip(" "), (len(line) - len(stripped)) // 2))
-    return leaves
+    found = (_LEAF.fullmatch(line) for line in text.split("\n"))
+    return [(m[2], m[3].strip(" "), len(m[1]) // 2) for m in found if m and m[2] == m[2].upper()]
 
 
 def _expected(db) -> list[tuple]:
