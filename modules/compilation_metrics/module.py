@@ -93,15 +93,34 @@ def logged_metrics(parser: str, metadata: str) -> dict[str, Any]:
 LONG_VALUE = 200
 
 
+#: The fields of each page kind, as sets (other_metrics skips them on every page).
+_KNOWN = {parser: frozenset(names.split()) for parser, names in FIELDS.items()}
+
+
+def value_text(value: Any) -> str:
+    """An Other Metrics value as text: strings as they are, anything else as compact JSON.
+    A page of the benchmark log has ~80 values, most of them null, integers or booleans:
+    those are spelled here as JSON spells them rather than through a JSON encoder."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int and -(2**63) <= value < 2**64:  # past 64 bits: serde's float (dumps)
+        return str(value)
+    return jsonfmt.dumps_compact(value)
+
+
 def other_metrics(parser: str, logged: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics fields tlparse does not model, sorted by name: each with its value as text
     (strings as they are, null as `null`, anything else as compact JSON) and whether it is
     long enough to be folded."""
-    known = set(FIELDS[parser].split())
+    known = _KNOWN[parser]
     rows = []
     for name in sorted(k for k in logged if k not in known):
-        value = logged[name]
-        text = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
+        text = value_text(logged[name])
         rows.append({"key": name, "value": text, "long": len(text) > LONG_VALUE})
     return rows
 
