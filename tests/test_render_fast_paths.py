@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,3 +39,34 @@ def test_other_metrics_value_text_is_compact_json(value):
     value_text = _module("compilation_metrics").value_text
     expected = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
     assert value_text(value) == expected
+
+
+def _bits(value):
+    """A parsed value with each float as its exact bits (== would call 0.0 and -0.0 equal)."""
+    if isinstance(value, float):
+        return ("float", value.hex())
+    if isinstance(value, list):
+        return [_bits(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _bits(v) for k, v in value.items()}
+    return value
+
+
+#: Floats where serde's reading parts from the correctly rounded one: 16+ digits, exponents.
+HARD_FLOATS = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [1795857002892060.5, 1795857003379427.2, 9007199254740993.0, 1e-7, 2.5e-308, 1e22, 1e23]
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | EDGES | HARD_FLOATS | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+def test_serde_walk_skipping_plain_lists_reads_as_serde(value):
+    """loads_like_serde's walk passes over lists holding no float and no container; with or
+    without such lists, it reads Python-written JSON to exactly serde's values (the slow
+    reading of every number's text)."""
+    text = json.dumps(value)
+    assert _bits(jsonfmt.loads_like_serde(text)) == _bits(jsonfmt.loads_exactly_like_serde(text))
