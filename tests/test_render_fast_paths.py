@@ -70,3 +70,24 @@ def test_serde_walk_skipping_plain_lists_reads_as_serde(value):
     reading of every number's text)."""
     text = json.dumps(value)
     assert _bits(jsonfmt.loads_like_serde(text)) == _bits(jsonfmt.loads_exactly_like_serde(text))
+
+
+@given(
+    st.binary(max_size=300)
+    | st.lists(st.sampled_from([b"e", b"+", b"1", b"e+", b"+e", b"x"]), max_size=400).map(b"".join)
+)
+def test_e_plus_found_from_the_plus_signs_as_by_a_search(data):
+    """has_e_plus finds `e+` from the (rare) '+' signs, and searches the rest at once past
+    PLUS_LOOKS of them: the answer is always that of `b"e+" in data` (the generated texts hold
+    up to 400 pieces, many '+', so both ways are taken)."""
+    assert jsonfmt.has_e_plus(data) == (b"e+" in data)
+    assert jsonfmt.has_e_plus(b"+" * 100 + data) == (b"e+" in data)
+
+
+def test_e_plus_right_at_the_end_of_the_one_by_one_looks():
+    """An `e+` whose '+' is the first, the PLUS_LOOKS-th or the next '+' of the text."""
+    for count in range(2 * jsonfmt.PLUS_LOOKS + 2):
+        assert jsonfmt.has_e_plus(b"x" + b"+" * count + b"e+")
+        assert jsonfmt.has_e_plus(b"+" * count + b"e+1")
+        assert not jsonfmt.has_e_plus(b"+" * count + b"x+" + b"+" * count)
+        assert not jsonfmt.has_e_plus(b"e" * count + b"x+e")

@@ -239,9 +239,29 @@ def _dumps_bytes(value: Any, option: int) -> bytes:
         out = orjson.dumps(value, option=option)
     except TypeError:
         return orjson.dumps(_serde_safe(value), option=option)
-    if b"e+" in out:
+    if has_e_plus(out):
         out = orjson.dumps(_serde_safe(value), option=option)
     return out
+
+
+#: '+' signs has_e_plus looks at one by one before it searches the rest for `e+` at once.
+PLUS_LOOKS = 64
+
+
+def has_e_plus(out: bytes) -> bool:
+    """Whether `out` holds `e+` (orjson's spelling of a float of 1e16 or more), i.e.
+    `b"e+" in out`, found from the '+' signs instead: a search for `e+` stops at every 'e',
+    about one byte in ten of JSON text, and took longer than orjson took to write it, while
+    '+' is rare and found with memchr. Past PLUS_LOOKS '+' signs (text full of them), the
+    rest is searched for `e+` directly: every '+' before that one was not after an 'e'."""
+    at = out.find(b"+", 1)  # a '+' at 0 has no 'e' before it
+    for _ in range(PLUS_LOOKS):
+        if at == -1:
+            return False
+        if out[at - 1] == 0x65:  # 'e'
+            return True
+        at = out.find(b"+", at + 1)
+    return at != -1 and out.find(b"e+", at - 1) != -1
 
 
 def dumps_compact(value: Any) -> str:
