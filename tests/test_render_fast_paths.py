@@ -6,21 +6,22 @@ that include the edges where the two could part (64-bit bounds, booleans, nested
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tldb import jsonfmt
 from tldb.registry import ModuleRegistry
 
 
-@functools.cache
-def _module(name: str):
+@pytest.fixture(scope="module")
+def metrics_module():
+    """compilation_metrics' code, imported once (outside the timed examples)."""
     ModuleRegistry.discover()
-    return importlib.import_module(f"tldb_modules.{name}.module")
+    return importlib.import_module("tldb_modules.compilation_metrics.module")
 
 
 EDGES = st.sampled_from([0, -1, 2**63 - 1, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**30])
@@ -32,11 +33,12 @@ VALUES = st.recursive(
 )
 
 
+@settings(deadline=None)  # a loaded machine must not fail a correct example
 @given(VALUES)
-def test_other_metrics_value_text_is_compact_json(value):
+def test_other_metrics_value_text_is_compact_json(metrics_module, value):
     """An Other Metrics cell: null, booleans and integers are spelled without the encoder,
     exactly as dumps_compact (serde's spelling) writes them; strings stay as they are."""
-    value_text = _module("compilation_metrics").value_text
+    value_text = metrics_module.value_text
     expected = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
     assert value_text(value) == expected
 
@@ -63,6 +65,7 @@ JSON_VALUES = st.recursive(
 )
 
 
+@settings(deadline=None)  # a loaded machine must not fail a correct example
 @given(JSON_VALUES)
 def test_serde_walk_skipping_plain_lists_reads_as_serde(value):
     """loads_like_serde's walk passes over lists holding no float and no container; with or
@@ -72,6 +75,7 @@ def test_serde_walk_skipping_plain_lists_reads_as_serde(value):
     assert _bits(jsonfmt.loads_like_serde(text)) == _bits(jsonfmt.loads_exactly_like_serde(text))
 
 
+@settings(deadline=None)  # a loaded machine must not fail a correct example
 @given(
     st.binary(max_size=300)
     | st.lists(st.sampled_from([b"e", b"+", b"1", b"e+", b"+e", b"x"]), max_size=400).map(b"".join)
