@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import escape
 
-from tldb.module_api import autoescape_text
+from tldb.module_api import _replace_escape, autoescape_text
 
 TEMPLATE = jinja2.Environment(autoescape=True).from_string("{{ value }}")
 
@@ -25,3 +25,10 @@ def test_every_special_character():
 @given(st.text(alphabet=st.sampled_from("&<>'\"a;#é\n\x00"), max_size=40) | st.text())
 def test_same_as_markupsafe(text):
     assert autoescape_text(text) == str(escape(text)) == TEMPLATE.render(value=text)
+
+
+@given(st.text(alphabet=st.sampled_from("&<>'\"a;#é\n\x00"), max_size=40) | st.text())
+def test_fallback_same_as_markupsafe(text):
+    """autoescape_text runs markupsafe's C escaping when it can import it; the five
+    replacements it falls back to must escape the same way."""
+    assert _replace_escape(text) == str(escape(text)) == autoescape_text(text)

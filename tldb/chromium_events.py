@@ -28,11 +28,6 @@ FROM envelopes e JOIN payloads p ON p.id = e.payload_id
 WHERE e.log_id = :log_id AND e.kind = 'chromium_event' AND e.status <> 'bad_json'
 ORDER BY e.id
 """
-_SIZE = """
-SELECT total(p.size)
-FROM envelopes e JOIN payloads p ON p.id = e.payload_id
-WHERE e.log_id = :log_id AND e.kind = 'chromium_event' AND e.status <> 'bad_json'
-"""
 _ANY_ACCEPTED = """
 SELECT 1 FROM envelopes
 WHERE log_id = :log_id AND kind = 'chromium_event' AND status = 'ok' AND payload_id IS NOT NULL
@@ -73,11 +68,17 @@ def _shared(ctx: ModuleContext) -> list[tuple[bool, Any]] | None:
 
 
 def _small_list(ctx: ModuleContext) -> list[tuple[bool, Any]] | None:
-    (size,) = ctx.db.conn.execute(_SIZE, {"log_id": ctx.log_id}).fetchone()
-    if size > BUDGET:
-        return None
-    events = []
+    """Fetch the payloads, giving up (None) past BUDGET bytes, then parse them: one query
+    where a separate total of the sizes first cost a third of the fetch again."""
+    fetched = []
+    size = 0
     for ok, payload in ctx.db.conn.execute(_EVENTS, {"log_id": ctx.log_id}):
+        size += len(payload)  # payloads.size: its UTF-8 bytes, as CAST(text AS BLOB) gives
+        if size > BUDGET:
+            return None
+        fetched.append((ok, payload))
+    events = []
+    for ok, payload in fetched:
         try:
             events.append((bool(ok), jsonfmt.loads_like_serde(payload)))
         except ValueError:

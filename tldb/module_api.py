@@ -139,11 +139,7 @@ def encode_text(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def autoescape_text(text: str) -> str:
-    """`text` escaped exactly as a template's autoescape (markupsafe) escapes it: `& < > ' "`.
-
-    For HTML a module builds in Python, line by line, where markupsafe's `escape` (a Markup
-    object per call) costs more than the line: thousands of lines a page on a big log."""
+def _replace_escape(text: str) -> str:
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")
@@ -151,6 +147,22 @@ def autoescape_text(text: str) -> str:
         .replace("'", "&#39;")
         .replace('"', "&#34;")
     )
+
+
+try:  # markupsafe's own escaping, in C: ~3x faster than five str.replace passes
+    from markupsafe import _escape_inner as _markupsafe_escape
+except ImportError:  # an older or pure-Python markupsafe
+    _markupsafe_escape = _replace_escape
+
+
+def autoescape_text(text: str) -> str:
+    """`text` escaped exactly as a template's autoescape (markupsafe) escapes it: `& < > ' "`.
+
+    For HTML a module builds in Python, line by line, where markupsafe's `escape` (a Markup
+    object per call) costs more than the line: thousands of lines a page on a big log. The
+    function markupsafe's `escape` itself runs is used when there is one (it returns a plain
+    str), else the same five replacements."""
+    return _markupsafe_escape(text)
 
 
 #: Schemes a link target taken from the log may have; others (javascript:, data:, vbscript:)

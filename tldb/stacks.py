@@ -7,6 +7,7 @@ table>, line, name, loc?, uninterned_filename?}`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -77,11 +78,17 @@ def eval_with_key_id(filename: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _shown_filename(filename: str) -> tuple[str, int | None]:
+    """A frame's file as shown (simplified, escaped) and its FX dump page number, if any.
+    A log's stacks repeat a few hundred file names over thousands of frames, and the two
+    regular expressions were most of a frame's cost."""
+    return encode_text(simplify_filename(filename)), eval_with_key_id(filename)
+
+
 def frame_html(frame: Frame, strings: dict[int, str]) -> str:
     """`file:line in name` plus the source line; FX-generated files link to their dump page."""
-    filename = filename_of(frame, strings)
-    shown = encode_text(simplify_filename(filename))
-    fx = eval_with_key_id(filename)
+    shown, fx = _shown_filename(filename_of(frame, strings))
     if fx is not None:
         return (
             f"<a href='dump_file/eval_with_key_{fx}.html#L{frame.line}'>"
@@ -164,12 +171,16 @@ class StackTrie:
         branching = len(node.children) > 1
         for frame, child in node.children.items():
             # A label is `[0/0]` from a log, but any text from a database made elsewhere.
-            marks = "".join(
-                "(unknown) "
-                if t is None
-                else f"<a href='#{escape(t)}' class='{escape(status(t)) if status else 'status-missing'}'>"
-                f"{escape(t)}</a> "
-                for t in child.terminals
+            marks = (
+                "".join(
+                    "(unknown) "
+                    if t is None
+                    else f"<a href='#{escape(t)}' class='{escape(status(t)) if status else 'status-missing'}'>"
+                    f"{escape(t)}</a> "
+                    for t in child.terminals
+                )
+                if child.terminals
+                else ""
             )
             text = frame_html(frame, strings)
             if branching:

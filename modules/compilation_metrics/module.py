@@ -93,15 +93,34 @@ def logged_metrics(parser: str, metadata: str) -> dict[str, Any]:
 LONG_VALUE = 200
 
 
+#: The fields of each page kind, as sets (other_metrics skips them on every page).
+_KNOWN = {parser: frozenset(names.split()) for parser, names in FIELDS.items()}
+
+
+def value_text(value: Any) -> str:
+    """An Other Metrics value as text: strings as they are, anything else as compact JSON.
+    A page of the benchmark log has ~80 values, most of them null, integers or booleans:
+    those are spelled here as JSON spells them rather than through a JSON encoder."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int and -(2**63) <= value < 2**64:  # past 64 bits: serde's float (dumps)
+        return str(value)
+    return jsonfmt.dumps_compact(value)
+
+
 def other_metrics(parser: str, logged: dict[str, Any]) -> list[dict[str, Any]]:
     """The metrics fields tlparse does not model, sorted by name: each with its value as text
     (strings as they are, null as `null`, anything else as compact JSON) and whether it is
     long enough to be folded."""
-    known = set(FIELDS[parser].split())
+    known = _KNOWN[parser]
     rows = []
     for name in sorted(k for k in logged if k not in known):
-        value = logged[name]
-        text = value if isinstance(value, str) else jsonfmt.dumps_compact(value)
+        text = value_text(logged[name])
         rows.append({"key": name, "value": text, "long": len(text) > LONG_VALUE})
     return rows
 
@@ -188,8 +207,10 @@ class PageContext:
         self.strings = load_strings(ctx.db, ctx.log_id)
         self._rows = iter(stack_records(ctx))  # shared with stack_trie (one pass)
         self._next: dict[str, Any] | None = next(self._rows, None)
-        self._stacks: dict[str, tuple[int, list[Frame]]] = {}
-        self._stack_html: dict[int, str] = {}
+        #: The latest dynamo_start stack per compile id: its JSON text and its frames.
+        self._stacks: dict[str, tuple[str, list[Frame]]] = {}
+        #: Stack HTML by the stack's JSON text: a big log's 1,800 pages show 9 distinct stacks.
+        self._stack_html: dict[str, str] = {}
         self._mini_stacks: dict[Frame, str] = {}
         self._specializations: dict[str, list[dict]] = {}
         self._guards: dict[str, list[dict]] = {}
@@ -203,7 +224,8 @@ class PageContext:
         while self._next is not None and self._next["id"] < envelope_id:
             row, key = self._next, self._next["raw_key"]
             if row["start_stack"] is not None:
-                self._stacks[key] = (row["id"], frames_of(orjson.loads(row["start_stack"])))
+                text = row["start_stack"]
+                self._stacks[key] = (text, frames_of(orjson.loads(text)))
             if row["specialization"] is not None:
                 self._specializations.setdefault(key, []).append(
                     self._with_stacks(orjson.loads(row["specialization"]))
@@ -236,10 +258,11 @@ class PageContext:
         found = self._stacks.get(key)
         if found is None:
             return ""
-        envelope_id, frames = found
-        if envelope_id not in self._stack_html:
-            self._stack_html[envelope_id] = stack_html(frames, self.strings, "Stack")
-        return self._stack_html[envelope_id]
+        text, frames = found
+        html = self._stack_html.get(text)
+        if html is None:
+            html = self._stack_html[text] = stack_html(frames, self.strings, "Stack")
+        return html
 
     def mini_stack(self, frame: Frame) -> str:
         """The one-frame stack of a page's code object, made once per code object (the pages

@@ -16,6 +16,9 @@ from tldb.module_api import DEFAULT_MODE, Module, ModuleContext, ModuleOutput
 from tldb.paths import saved_payload_path
 from tldb.reader import GLOG
 
+#: An envelope holding one of these keys is left out of raw.jsonl (tlparse's rule).
+_GLOG_KEYS = frozenset(RAW_JSONL_KEYS)
+
 
 class RawLog(Module):
     id = "raw_log"
@@ -42,18 +45,17 @@ class RawLog(Module):
         year = datetime.datetime.now(datetime.UTC).year
         for row in ctx.query("raw_jsonl", plain=plain):
             meta = jsonfmt.loads_like_serde(row["metadata"])
-            if any(key in meta for key in RAW_JSONL_KEYS):
+            if not _GLOG_KEYS.isdisjoint(meta):
                 continue
             match = GLOG.search(row["header"] + "x")
             assert match is not None
-            g = match.group
-            meta["timestamp"] = (
-                f"{year}-{g('month')}-{g('day')}T{g('hour')}:{g('minute')}:{g('second')}."
-                f"{g('micro')}Z"
+            month, day, hour, minute, second, micro, thread, pathname, lineno = match.group(
+                "month", "day", "hour", "minute", "second", "micro", "thread", "pathname", "lineno"
             )
-            meta["thread"] = int(g("thread"))
-            meta["pathname"] = g("pathname")
-            meta["lineno"] = int(g("lineno"))
+            meta["timestamp"] = f"{year}-{month}-{day}T{hour}:{minute}:{second}.{micro}Z"
+            meta["thread"] = int(thread)
+            meta["pathname"] = pathname
+            meta["lineno"] = int(lineno)
             filename = row["payload_file"]
             if filename is None and row["status"] == "ok" and (row["payload_size"] or 0) > 0:
                 filename = saved_payload_path(row["has_payload"])
