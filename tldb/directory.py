@@ -18,10 +18,17 @@ def compile_keys(db: sqlite_utils.Database, log_id: int) -> list[str]:
 
 
 def plan_directory(
-    db: sqlite_utils.Database, log_id: int, mode: str, plain_text: bool
+    db: sqlite_utils.Database,
+    log_id: int,
+    mode: str,
+    plain_text: bool,
+    keys: list[str] | None = None,
 ) -> dict[str, list[DirectoryEntry]]:
-    """Every compile id (even those with no files) with its numbered entries."""
-    directory: dict[str, list[DirectoryEntry]] = {key: [] for key in compile_keys(db, log_id)}
+    """Every compile id (even those with no files) with its numbered entries. `keys`:
+    compile_keys' list when the caller has it (a scan of every envelope, which a render makes
+    once for this and the manifest)."""
+    keys = compile_keys(db, log_id) if keys is None else keys
+    directory: dict[str, list[DirectoryEntry]] = {key: [] for key in keys}
     rows = db.conn.execute(
         "SELECT compile_id, name, url, suffix, number, readable_path, path_plain FROM outputs "
         "WHERE log_id = ? AND mode = ? ORDER BY number",
@@ -47,7 +54,11 @@ def _status(metrics: list[tuple]) -> str:
     return "ok"
 
 
-def build_manifest(db: sqlite_utils.Database, log_id: int) -> Manifest:
+def build_manifest(
+    db: sqlite_utils.Database, log_id: int, keys: list[str] | None = None
+) -> Manifest:
+    """The manifest of the log's compile ids (`keys`: as for plan_directory)."""
+    keys = compile_keys(db, log_id) if keys is None else keys
     metrics: dict[str, list[tuple]] = {}
     for key, fail_type, op_count, restarts in db.conn.execute(
         "SELECT compile_id, metadata ->> '$.compilation_metrics.fail_type', "
@@ -64,7 +75,7 @@ def build_manifest(db: sqlite_utils.Database, log_id: int) -> Manifest:
     ):
         kinds.setdefault(key, set()).add(parser + suffix)
     compiles = []
-    for key in compile_keys(db, log_id):
+    for key in keys:
         parsers = kinds.get(key, set())
         cache = (
             "miss"

@@ -14,7 +14,7 @@ import orjson
 
 from tldb import db as dbmod
 from tldb import staging
-from tldb.directory import build_manifest, plan_directory
+from tldb.directory import build_manifest, compile_keys, plan_directory
 from tldb.errors import InputError, StrictError, TldbError
 from tldb.folder_hint import folder_hint
 from tldb.loader import build_database
@@ -190,16 +190,17 @@ def render_report(
     `on_file(count)` is told the number of files written so far (progress). With jobs > 1
     and `reopen` (a new connection to the same database), modules render in parallel."""
     site = Site(out_dir)
+    keys = compile_keys(db, log_id)
     ctx = ModuleContext(
         db=db,
         out_dir=site.root,
         config=config,
-        manifest=build_manifest(db, log_id),
+        manifest=build_manifest(db, log_id, keys),
         log_id=log_id,
         module_dir=Path(),
         memo={},  # one render: modules share what they would each compute (module_api)
     )
-    base = plan_directory(db, log_id, config.mode, config.plain_text)
+    base = plan_directory(db, log_id, config.mode, config.plain_text, keys)
     directory, sections = registry.render_all(modules, ctx, site, base, jobs, reopen, on_file)
     if not config.export_mode:
         _write_index(site, ctx, sections)
