@@ -111,23 +111,25 @@ def load_logs(logs: list[Path], db_option: Path | None, verbose: bool) -> dict[P
         if not log.is_file():
             raise InputError(f"{given} is not a file")
         db_path = db_option if db_option is not None else default_db(log)
-        if up_to_date(db_path, log):
-            print(f"{given}: reusing {db_path}", file=sys.stderr)
-        else:
-            print(f"{given}: loading into {db_path}", file=sys.stderr)
-            # What `tldb load` does and no more: the serving tables are built once the
-            # server runs (serve_tables).
-            warming: list[threading.Thread] = []
-            try:
-                load_apart([log], db_path, meanwhile=functools.partial(_start_warming, warming))
-            finally:
-                for thread in warming:
-                    thread.join()
-        db = dbmod.open_readonly(db_path)
+        warming: list[threading.Thread] = []
         try:
-            ids = [r[0] for r in db.conn.execute("SELECT id FROM logs")]
-            print_load_summary(db, ids[0], verbose)
+            if up_to_date(db_path, log):
+                print(f"{given}: reusing {db_path}", file=sys.stderr)
+            else:
+                print(f"{given}: loading into {db_path}", file=sys.stderr)
+                # What `tldb load` does and no more: the serving tables are built once the
+                # server runs (serve_tables).
+                load_apart([log], db_path, meanwhile=functools.partial(_start_warming, warming))
+            db = dbmod.open_readonly(db_path)
+            try:
+                ids = [r[0] for r in db.conn.execute("SELECT id FROM logs")]
+                print_load_summary(db, ids[0], verbose)
+            finally:
+                db.conn.close()
         finally:
-            db.conn.close()
+            # The imports may outlast the load (they only get a core the load leaves
+            # free): the load's summary comes first, as `tldb load` prints it at once.
+            for thread in warming:
+                thread.join()
         found[given] = db_path
     return found
