@@ -88,3 +88,25 @@ def test_the_awkward_leaves_are_kept_or_dropped_as_sqlite_does(conns):
     assert "TYPEé".encode() in types and b"ODD_DEPTH" in types and b"CR" in types
     assert not {b"\xc3\x89TAT", b"Type_Lower", b"", b"NOSPACE"} & set(types)
     assert b"NUL" in types and b"ONE" in types and types.count(b"SAME") == 2
+
+
+def test_repeated_trees_past_the_kept_ones_are_split_again_the_same(tmp_path, monkeypatch):
+    """The load keeps the leaves of at most GUARD_TREES_KEPT distinct trees for repeats (not
+    every tree of a long log); a tree repeated after the kept ones were let go is split again,
+    with the same rows."""
+    from tldb import loader
+
+    monkeypatch.setattr(loader, "GUARD_TREES_KEPT", 2)
+    trees = [f"+- TREE_{n}: x == {n}\n| +- LEAF_{n}: y > {n}" for n in range(4)]
+    writer = LogWriter()
+    for tree in trees + trees[::-1] + trees:  # every tree comes back after others
+        writer.add({"dynamo_cpp_guards_str": {}, "frame_id": 0, "frame_compile_id": 0}, tree)
+    build_database([writer.write(tmp_path / "t.log")], tmp_path / "t.db", pipelined=False)
+    conn = sqlite3.connect(f"file:{tmp_path / 't.db'}?mode=ro", uri=True)
+    try:
+        got = conn.execute("SELECT * FROM guards WHERE source = 'dynamo_cpp_guards_str'")
+        expected = conn.execute(REFERENCE).fetchall()
+        assert got.fetchall() == expected
+        assert len(expected) == 2 * 12
+    finally:
+        conn.close()

@@ -33,6 +33,8 @@ RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
 _ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
 _OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
 _GUARD_SQL = "INSERT INTO guard_leaves VALUES (?,?,?,?,?)"
+#: Distinct guard trees whose split leaves the load keeps for repeats (see load_log).
+GUARD_TREES_KEPT = 64
 
 
 @dataclass
@@ -116,7 +118,9 @@ def load_log(
     batches = _Batches(conn)
     unknown_seen: dict[str, None] = {}
     envelopes = 0
-    guards: dict[int, list[tuple]] = {}  # leaves by payload id: one split per distinct text
+    # Leaves by payload id: a repeated guard tree is split once. Bounded: a log of thousands
+    # of distinct trees (tens of KB each) must not be held whole in memory.
+    guards: dict[int, list[tuple]] = {}
     records = iter(reader)
     try:
         for record in records:
@@ -153,6 +157,8 @@ def load_log(
             next_envelope += 1
             if env.kind == "dynamo_cpp_guards_str" and env.status == OK and payload_id is not None:
                 if payload_id not in guards:
+                    if len(guards) >= GUARD_TREES_KEPT:
+                        guards.clear()
                     guards[payload_id] = guard_leaves.leaves(conn, env.payload)
                 for position, leaf in enumerate(guards[payload_id]):
                     batches.add(_GUARD_SQL, (envelope_id, position, *leaf))
