@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 from conftest import LogWriter
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tldb import chromium_fields
 from tldb.loader import build_database
 
 DATA = Path(__file__).parent / "data" / "torch213"
@@ -180,3 +183,17 @@ def test_traps_reach_the_view(databases):
         databases[1].execute("SELECT count(*) FROM chromium_spans WHERE name = 'repeat'").fetchone()
     )
     assert count == 2
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"B", b"E"]), st.sampled_from([b"a", b"b", 1, 1.0]))))
+def test_streamed_pairing_is_the_nth_begin_with_the_nth_end(events):
+    """pair() keeps only what is still unpaired; whatever the order (an end before its begin
+    too), it must give the nth B of a group the nth E of that group, as the view's window
+    numbering did."""
+    rows = [(i, ph, name, 0, 0, b"") for i, (ph, name) in enumerate(events)]
+    expected = []
+    for group in {row[2:] for row in rows}:
+        begins = [r[0] for r in rows if r[1] == b"B" and r[2:] == group]
+        ends = [r[0] for r in rows if r[1] == b"E" and r[2:] == group]
+        expected += list(zip(ends, begins, strict=False))
+    assert sorted(chromium_fields.pair(rows)) == sorted(expected)

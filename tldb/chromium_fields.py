@@ -16,6 +16,9 @@ over every payload besides the parse, and cost more than SQLite's one parse per 
 from __future__ import annotations
 
 import sqlite3
+from array import array
+from collections import deque
+from collections.abc import Iterable, Iterator
 
 #: The events of one log's envelope id range, with their fields as the view used to read them:
 #: accepted chromium_event envelopes whose payload is a JSON object of phase B, E or X (a
@@ -49,32 +52,44 @@ WHERE envelope_id BETWEEN ? AND ? AND ph IN ('B', 'E') ORDER BY envelope_id
 """
 
 
-def pair(begins_and_ends: list[tuple]) -> list[tuple[int, int]]:
+def pair(begins_and_ends: Iterable[tuple]) -> Iterator[tuple[int, int]]:
     """(end envelope, begin envelope) for each begin with an end: the nth B with the nth E of
     the same (name, pid, tid, compile id) group, given (envelope, ph, *group) rows in log
     order. Group values compare as in SQLite when texts are bytes: 1 and 1.0 alike, texts
-    byte for byte."""
-    begins: dict[tuple, list[int]] = {}
-    ends: dict[tuple, list[int]] = {}
+    byte for byte.
+
+    Streamed: each group keeps only its events still unpaired, in order (all begins or all
+    ends, never both): the next event of the other phase pairs with the oldest of them, which
+    is the nth-with-nth rule. Memory stays what is unpaired, not every event of the log."""
+    waiting: dict[tuple, tuple[bytes, deque[int]]] = {}
     for envelope_id, ph, *group in begins_and_ends:
-        (begins if ph == b"B" else ends).setdefault(tuple(group), []).append(envelope_id)
-    return [
-        (end, begin)
-        for group, starts in begins.items()
-        for begin, end in zip(starts, ends.get(group, ()), strict=False)
-    ]
+        key = tuple(group)
+        found = waiting.get(key)
+        if found is None:
+            waiting[key] = (ph, deque([envelope_id]))
+        elif found[0] == ph:
+            found[1].append(envelope_id)
+        else:
+            other = found[1].popleft()
+            if not found[1]:
+                del waiting[key]
+            yield (envelope_id, other) if ph != b"B" else (other, envelope_id)
 
 
 def load(conn: sqlite3.Connection, first_envelope: int, last_envelope: int) -> None:
     """Fill chromium_fields for the envelopes of one log (ids first..last, a log's own range:
     pairs never span logs)."""
     conn.execute(_INSERT_SQL, (first_envelope, last_envelope))
+    ends, begins = array("q"), array("q")  # 16 bytes a pair, whatever the log's size
     text_factory = conn.text_factory
     conn.text_factory = bytes  # texts as stored: no decoding error on odd payloads, exact equality
     try:
-        rows = conn.execute(_GROUPS_SQL, (first_envelope, last_envelope)).fetchall()
+        for end, begin in pair(conn.execute(_GROUPS_SQL, (first_envelope, last_envelope))):
+            ends.append(end)
+            begins.append(begin)
     finally:
         conn.text_factory = text_factory
     conn.executemany(
-        "UPDATE chromium_fields SET end_envelope = ? WHERE envelope_id = ?", pair(rows)
+        "UPDATE chromium_fields SET end_envelope = ? WHERE envelope_id = ?",
+        zip(ends, begins, strict=True),
     )
