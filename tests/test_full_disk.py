@@ -64,6 +64,23 @@ def test_load_on_a_full_disk(small_fs):
     assert list(fs.iterdir()) == []  # no database, not even a temporary one
 
 
+def test_combine_on_a_full_disk(small_fs, tmp_path):
+    """A full disk while ranks are copied into the combined database is the full-disk error
+    (not "cannot combine" the rank database being copied), and leaves no file behind."""
+    ranks = data_path("torch213/ranks2")
+    databases = []
+    for rank in (0, 1):
+        db = tmp_path / f"rank_{rank}" / "trace.db"
+        db.parent.mkdir()
+        log = ranks / f"dedicated_log_torch_trace_rank_{rank}.log"
+        assert run_tldb("load", str(log), "--db", str(db)).returncode == 0
+        databases.append(str(db))
+    fs = small_fs(256)
+    result = run_tldb("combine", *databases, "-o", str(fs / "ranks.db"))
+    _one_line_full_error(result)
+    assert list(fs.iterdir()) == []
+
+
 def test_report_on_a_disk_that_fills_while_rendering(small_fs):
     """The database fits, the pages do not: the index page (written last) is absent."""
     fs = small_fs(1200)

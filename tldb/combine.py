@@ -32,6 +32,7 @@ from pathlib import Path
 
 from tldb import __version__
 from tldb import db as dbmod
+from tldb.diskfull import full_disk_message
 from tldb.errors import InputError
 from tldb.resources import sql_file
 
@@ -191,7 +192,9 @@ def combine(sources: list[tuple[int, Path]], target: Path, checked: bool = False
         for rank, path in sorted(sources):
             try:
                 _copy_rank(conn, rank, path, known, extras)
-            except sqlite3.DatabaseError as exc:  # a file changed since it was checked
+            except sqlite3.DatabaseError as exc:  # a file changed since it was checked...
+                if full_disk_message(exc) is not None:
+                    raise  # ...but not a full disk: its callers know that one (diskfull)
                 raise InputError(f"{path}: cannot combine it ({exc})") from None
         _finish(conn, extras, sorted(sources), target)
         rows = {
