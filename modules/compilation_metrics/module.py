@@ -281,10 +281,8 @@ class PageContext:
 
 
 def _text(value: Any) -> str:
-    """A symbol table cell: strings as logged, nothing for a missing value, JSON otherwise."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else jsonfmt.dumps_compact(value)
+    """A symbol table cell: nothing for a missing value, else as an Other Metrics value."""
+    return "" if value is None else value_text(value)
 
 
 class CompilationMetrics(Module):
