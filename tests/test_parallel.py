@@ -7,6 +7,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import data_path, run_tldb
 
@@ -177,3 +178,48 @@ def test_files_written_twice_keep_the_later_content_with_any_jobs(tmp_path, log_
     assert "source version 5" in page
     saved = trees[0]["payloads/d41d8cd98f00b204e9800998ecf8427e.txt"].decode()
     assert saved == "payload version 5"
+
+
+LATE_MODULE = textwrap.dedent(
+    """
+    from tldb.module_api import DirectoryEntry, Module, ModuleOutput
+
+    class Late{n}(Module):
+        id = "late_{n}"
+        late = {late}
+
+        def render(self, ctx):
+            # Which entries this late module saw.
+            seen = sorted(e.url for entries in ctx.directory.values() for e in entries)
+            mine = {{"late": [DirectoryEntry("late_{n}", "late_{n}.txt", "", 10_000 + {n})]}}
+            text = "\\n".join(seen)
+            return ModuleOutput(files=[("late_{n}.txt", text)], directory_entries=mine)
+
+    MODULE = Late{n}()
+    """
+)
+
+
+def test_late_modules_render_side_by_side_over_the_early_modules_directory(tmp_path):
+    """Two late modules with -j 2 (four with the built-in ones, shared by two processes): each
+    sees the planned entries and an early module's, neither sees the other's entry (run one
+    after the other, late_2 saw late_1's), nor does compile_directory, a late module too."""
+    extra = tmp_path / "extra"
+    for n, late in ((0, False), (1, True), (2, True)):
+        (extra / f"late_{n}").mkdir(parents=True)
+        (extra / f"late_{n}" / "module.py").write_text(LATE_MODULE.format(n=n, late=late))
+    out = tmp_path / "out"
+    log = data_path("torch213/dynamo.log")
+    result = run_tldb(
+        "report", str(log), "-o", str(out), "--no-browser", "-j", "2", "--module-path", str(extra)
+    )
+    assert result.returncode == 0, result.stderr
+    seen = {n: set((out / f"late_{n}.txt").read_text().split("\n")) for n in (1, 2)}
+    assert seen[1] == seen[2]
+    assert "late_0.txt" in seen[1]  # the early module's entry
+    assert not {"late_1.txt", "late_2.txt"} & seen[1]
+    # compile_directory (late too) lists the same entries: the plan's and late_0's.
+    listed = orjson.loads((out / "compile_directory.json").read_bytes())
+    urls = {e["url"] for groups in listed.values() for group in groups.values() for e in group}
+    assert urls == seen[1]
+    assert any("/dynamo_output_graph_" in url for url in urls)

@@ -339,7 +339,8 @@ class Module:
     subscriptions: ClassVar[tuple[str, ...]] = ()
     #: Report modes in which the module runs.
     modes: ClassVar[frozenset[str]] = frozenset({DEFAULT_MODE})
-    #: Late modules run after the others and see their merged directory entries.
+    #: Late modules run after the others and see their merged directory entries (not one
+    #: another's: late modules run side by side, like the others).
     late: ClassVar[bool] = False
     #: Rough relative render time on a big log. When modules render in parallel the costly
     #: ones start first, so that no worker is left with a long module at the end.
