@@ -11,7 +11,9 @@ prints per size:
 - the peak memory of the whole process tree (RSS summed over the command and all its workers,
   sampled every 20 ms), and tldb's 1,024-rank figure against its 64-rank one (target: within 10%);
 - the bytes each output folder holds (target: tldb at most 1.2x tlparse's);
-- tldb's time per stage (load, render, combine, cross-rank analyses), from `-v` output.
+- tldb's time per stage (load, render, combine, cross-rank analyses), from `-v` output;
+- first, how many cores' worth two busy processes get on this machine (bench/machine.py):
+  tlparse keeps one core busy and tldb two, so the wall ratio depends on it.
 
     python bench/many_ranks.py                      # 64, 256 and 1024 ranks, one run each
     python bench/many_ranks.py --ranks 64 256 --runs 3 --jobs 2
@@ -133,6 +135,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     rvt = _bench_helpers()
+    print(rvt.machine_line(), flush=True)
     sys.path.insert(0, str(ROOT / "tests"))
     import tlparse_parity
 

@@ -7,7 +7,8 @@ then runs, alternating, `tlparse LOG -o A`, `tldb report LOG -o B` and a re-rend
 (split lines, parse the JSON envelopes: the floor for Python), and, with --double, the memory
 of a log twice as large. Prints wall time, the peak memory of the whole process tree (RSS
 summed over the command and its workers, sampled; PSS beside it) and the ratios to the
-targets.
+targets; first, how many cores' worth two busy processes get on this machine (bench/machine.py:
+tlparse keeps one core busy, tldb two).
 
   python bench/report_vs_tlparse.py                 # everything, 3 runs each
   python bench/report_vs_tlparse.py --runs 1 --log /tmp/big.log
@@ -158,6 +159,16 @@ def reader_vs_floor(log: Path, repeat: int = 3) -> tuple[float, float, float]:
     return stage, whole, floor
 
 
+def machine_line() -> str:
+    """How many cores' worth two busy processes get here (bench/machine.py): tlparse keeps one
+    busy, tldb two, so the wall ratio depends on it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import parallel_cores
+
+    one, two, cores = parallel_cores()
+    return f"machine: two busy processes got {cores:.2f} cores' worth ({one:.2f} s alone, {two:.2f} s together)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,6 +178,7 @@ def main() -> int:
     ap.add_argument("--double", action="store_true", help="also measure a log twice as large")
     args = ap.parse_args()
     log = make_log(args.log, 60)
+    print(machine_line(), flush=True)
     size_mb = log.stat().st_size / 1e6
     tlparse, parity = oracle()
     tldb = [sys.executable, "-m", "tldb"]
