@@ -60,9 +60,9 @@ BREAKAGES = (
         "every build-product link of index.html points into a folder that does not exist",
         (
             Patch(
-                "modules/compile_directory/directory.html",
-                '<li><a href="{{ e.url|href }}">',
-                '<li><a href="broken/{{ e.url|href }}">',
+                "modules/compile_directory/module.py",
+                """f'<li><a href="{autoescape_text(safe_href(entry.url))}">'""",
+                """f'<li><a href="broken/{autoescape_text(safe_href(entry.url))}">'""",
             ),
         ),
         ("tests/test_parity.py", "tests/test_escaping.py", "tests/test_multi_rank.py"),

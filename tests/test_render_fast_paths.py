@@ -95,3 +95,31 @@ def test_e_plus_right_at_the_end_of_the_one_by_one_looks():
         assert jsonfmt.has_e_plus(b"+" * count + b"e+1")
         assert not jsonfmt.has_e_plus(b"+" * count + b"x+" + b"+" * count)
         assert not jsonfmt.has_e_plus(b"e" * count + b"x+e")
+
+
+#: Metrics fields of a page: names (some compilation_metrics models, left out of the table)
+#: with values where the cache's keys could mix up rows (True == 1 == 1.0, 0.0 == -0.0).
+METRICS_NAMES = st.sampled_from(["a", "b", "<b>", "co_name", "guard_count", "x" * 3])
+METRICS_VALUES = (
+    st.sampled_from([True, 1, 1.0, False, 0, 0.0, -0.0, None, "1", "true", "x" * 250])
+    | SCALARS
+    | VALUES
+)
+
+
+@settings(deadline=None)  # a loaded machine must not fail a correct example
+@given(st.lists(st.dictionaries(METRICS_NAMES, METRICS_VALUES), min_size=1, max_size=6))
+def test_other_metrics_rows_reused_as_made(metrics_module, pages):
+    """The Other Metrics rows of successive pages, reused from earlier pages of the render
+    (OtherMetrics), are the rows other_metrics_html makes for that page alone: generated
+    pages repeat names with values equal in Python but spelled apart (True and 1, 0.0 and
+    -0.0). With no room kept (BUDGET 0) nothing is reused, and the rows are the same."""
+    reused = metrics_module.OtherMetrics()
+    unkept = metrics_module.OtherMetrics()
+    unkept.BUDGET = 0
+    for logged in pages + pages:
+        expected = metrics_module.other_metrics_html(
+            metrics_module.other_metrics("compilation_metrics", logged)
+        )
+        assert reused.html("compilation_metrics", logged) == expected
+        assert unkept.html("compilation_metrics", logged) == expected

@@ -269,6 +269,11 @@ def dumps_compact(value: Any) -> str:
     return _dumps_bytes(value, _SORTED).decode()
 
 
+def dumps_compact_bytes(value: Any) -> bytes:
+    """dumps_compact, as UTF-8 bytes (for files written as they are)."""
+    return _dumps_bytes(value, _SORTED)
+
+
 def dumps_pretty(value: Any) -> str:
     """Two-space indented JSON with sorted keys, as serde_json::to_string_pretty."""
     return _dumps_bytes(value, _PRETTY).decode()

@@ -129,13 +129,51 @@ def other_metrics_html(rows: list[dict[str, Any]]) -> Markup:
     """The Other Metrics table rows, escaped here rather than in the template: a page of the
     benchmark log has ~80 of them, and the template's loop (attribute look-ups, an escape
     call per cell) was most of a page's rendering time. The text is what the loop wrote."""
-    parts = []
-    for row in rows:
-        value = autoescape_text(row["value"])
-        if row["long"]:
-            value = f"<details><summary>(click to expand)</summary><pre>{value}</pre></details>"
-        parts.append(f"\n<tr>\n<td>{autoescape_text(row['key'])}</td>\n<td>{value}</td>\n</tr>\n")
-    return Markup("".join(parts))
+    return Markup("".join(_row_html(row["key"], row["value"], row["long"]) for row in rows))
+
+
+def _row_html(name: str, text: str, long: bool) -> str:
+    value = autoescape_text(text)
+    if long:
+        value = f"<details><summary>(click to expand)</summary><pre>{value}</pre></details>"
+    return f"\n<tr>\n<td>{autoescape_text(name)}</td>\n<td>{value}</td>\n</tr>\n"
+
+
+#: Value types whose Other Metrics row depends only on (name, type, value): the type is part
+#: of the key, since True == 1 as dict keys (floats are left out: 0.0 == -0.0).
+_REPEATABLE = frozenset({str, int, bool, type(None)})
+
+
+class OtherMetrics:
+    """The Other Metrics rows of the pages of one render, each row made once per (name,
+    type, value) and reused: the pages of a log repeat most values (the run's configuration,
+    counters that stay 0) page after page, and making the rows was a fifth of a page on the
+    benchmark log. The same as other_metrics_html(other_metrics(...)) (a test holds them to
+    it); at most BUDGET characters of rows are kept."""
+
+    BUDGET = 8 << 20
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, type, Any], str] = {}
+        self._kept = 0
+
+    def html(self, parser: str, logged: dict[str, Any]) -> Markup:
+        known = _KNOWN[parser]
+        rows = self._rows
+        parts = []
+        for name in sorted(k for k in logged if k not in known):
+            value = logged[name]
+            kind = type(value)
+            key = (name, kind, value) if kind in _REPEATABLE else None
+            row = rows.get(key) if key is not None else None
+            if row is None:
+                text = value_text(value)
+                row = _row_html(name, text, len(text) > LONG_VALUE)
+                if key is not None and self._kept + len(row) <= self.BUDGET:
+                    rows[key] = row
+                    self._kept += len(row)
+            parts.append(row)
+        return Markup("".join(parts))
 
 
 def listed_file(folder: str, entry: DirectoryEntry) -> dict[str, Any]:
@@ -307,6 +345,7 @@ class CompilationMetrics(Module):
     def _pages(self, ctx: ModuleContext) -> Iterator[tuple[str, str]]:
         context = PageContext(ctx)
         output_files = OutputFiles(ctx.directory)
+        others = OtherMetrics()
         for row in ctx.query("pages", mode=ctx.config.mode):
             parser = row["parser"]
             logged = logged_metrics(parser, row["metadata"])
@@ -317,7 +356,9 @@ class CompilationMetrics(Module):
             }
             if parser == "compilation_metrics":
                 context.advance(row["envelope_id"])
-                values.update(self._main_page(context, row, logged, values["m"], output_files))
+                values.update(
+                    self._main_page(context, row, logged, values["m"], output_files, others)
+                )
             yield row["path"], ctx.render(TEMPLATES[parser], **values)
 
     def _main_page(
@@ -327,6 +368,7 @@ class CompilationMetrics(Module):
         logged: dict[str, Any],
         m: dict[str, Any],
         output_files: OutputFiles,
+        others: OtherMetrics,
     ) -> dict[str, Any]:
         mini_stack = ""
         if None not in (m["co_name"], m["co_filename"], m["co_firstlineno"]):
@@ -339,7 +381,7 @@ class CompilationMetrics(Module):
             "symbols_shown": context.symbols_shown,
             "created_symbols": created,
             "unbacked_symbols": unbacked,
-            "other_metrics_html": other_metrics_html(other_metrics("compilation_metrics", logged)),
+            "other_metrics_html": others.html("compilation_metrics", logged),
             "mini_stack": mini_stack,
             "outputs_html": output_files.html(row["compile_id"], row["compile_dir"], row["number"]),
             "stack": context.stack(key),

@@ -2,7 +2,7 @@
 -- output code, dump_file sources (one row per output, in number order). Without :with_text,
 -- no payload (`tldb serve` lists the files before making any).
 SELECT o.number, o.kind, o.parser, o.path, o.path_plain, o.readable_path,
-       CASE WHEN :with_text THEN p.text END AS payload
+       CASE WHEN :with_text THEN CAST(p.text AS BLOB) END AS payload
 FROM outputs o
 JOIN envelopes e ON e.id = o.envelope_id
 LEFT JOIN payloads p ON p.id = e.payload_id

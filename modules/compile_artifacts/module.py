@@ -2,6 +2,12 @@
 
 Everything here is one row of the central output plan (or one envelope) turned into one file;
 the numbered names come from the plan, never from a counter of this module.
+
+Payloads are read as their UTF-8 bytes (CAST AS BLOB): most files are a payload as it is, or
+its JSON pretty-printed by orjson (which reads and writes bytes), so a payload is decoded into
+a Python string only for the pages made from its text. Read as text, each payload was decoded
+and then encoded again to be written: a tenth of this module's CPU on a rank log's
+non-ASCII JSON artifacts.
 """
 
 from __future__ import annotations
@@ -24,15 +30,25 @@ from tldb.module_api import (
 from tldb.paths import saved_payload_path
 
 
-def pretty_json_or_raw(payload: str) -> str:
+def pretty_json_or_raw(payload: bytes) -> bytes:
     """A JSON artifact pretty-printed with sorted keys, or the raw text if it is not JSON."""
     try:
-        return jsonfmt.dumps_pretty(jsonfmt.loads_like_serde(payload))
+        return jsonfmt.dumps_pretty_bytes(jsonfmt.loads_like_serde(payload))
     except ValueError:
         return payload
 
 
-def readable_traces(payload: str) -> str:
+def as_is(payload: bytes) -> bytes:
+    """A file that is the payload itself."""
+    return payload
+
+
+def _text(make: Callable[[str], object]) -> Callable[[bytes], object]:
+    """`make`, for a page made from the payload's text."""
+    return lambda payload: make(payload.decode())
+
+
+def readable_traces(payload: bytes) -> str:
     """The readable page of inductor_provenance_tracking_kernel_stack_traces: one <pre> a trace."""
     traces = orjson.loads(payload)  # the plan made this page only for {kernel: [str]}
     parts = ["<html><body>\n"]
@@ -45,22 +61,22 @@ def readable_traces(payload: str) -> str:
     return "".join(parts)
 
 
-def row_outputs(ctx: ModuleContext, row: dict) -> list[tuple[str, Callable[[str], object]]]:
-    """The files one output row makes, in writing order: (path, payload -> content)."""
+def row_outputs(ctx: ModuleContext, row: dict) -> list[tuple[str, Callable[[bytes], object]]]:
+    """The files one output row makes, in writing order: (path, payload bytes -> content)."""
     if row["parser"] == "inductor_output_code":
         if ctx.config.plain_text:
-            return [(row["path_plain"], str)]
-        return [(row["path"], highlight_page)]
+            return [(row["path_plain"], as_is)]
+        return [(row["path"], _text(highlight_page))]
     if row["parser"] == "dump_file":
         return [
-            (row["path"], lambda payload: ctx.render("dump_file.html", lines=lines_of(payload)))
+            (row["path"], _text(lambda text: ctx.render("dump_file.html", lines=lines_of(text))))
         ]
     if row["kind"] == "reformat":
         made = [(row["path"], pretty_json_or_raw)]
         if row["readable_path"]:
             made.append((row["readable_path"], readable_traces))
         return made
-    return [(row["path"], str)]
+    return [(row["path"], as_is)]
 
 
 class CompileArtifacts(Module):
@@ -80,7 +96,7 @@ class CompileArtifacts(Module):
         mode = config.mode
         part, parts = ctx.shard
         for row in ctx.query("files", mode=mode, part=part, parts=parts, with_text=1):
-            payload = row["payload"] or ""
+            payload = row["payload"] or b""
             for path, make in row_outputs(ctx, row):
                 yield path, make(payload)
         plain = int(config.plain_text)
@@ -111,7 +127,7 @@ class CompileArtifacts(Module):
         number, position = where
         row = next(ctx.query("file", mode=ctx.config.mode, number=number))
         _, make = row_outputs(ctx, row)[position]
-        return make(row["payload"] or "")
+        return make(row["payload"] or b"")
 
 
 MODULE = CompileArtifacts()

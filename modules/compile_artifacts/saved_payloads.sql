@@ -1,6 +1,6 @@
 -- Payloads no parser saved as a file: tlparse writes them to payloads/{has_payload}.txt.
 -- Without :with_text only their names (`tldb serve` lists them before making any).
-SELECT e.id AS envelope_id, e.has_payload, CASE WHEN :with_text THEN p.text END AS payload
+SELECT e.id AS envelope_id, e.has_payload, CASE WHEN :with_text THEN CAST(p.text AS BLOB) END AS payload
 FROM envelopes e
 JOIN payloads p ON p.id = e.payload_id
 WHERE e.log_id = :log_id AND e.status = 'ok' AND e.kind IS NOT 'chromium_event' AND p.size > 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from markupsafe import Markup
+
 from tldb import jsonfmt
 from tldb.module_api import (
     DEFAULT_MODE,
@@ -21,6 +23,8 @@ from tldb.module_api import (
     Module,
     ModuleContext,
     ModuleOutput,
+    autoescape_text,
+    safe_href,
 )
 
 
@@ -64,6 +68,29 @@ def subgraph_groups(
     return grouped
 
 
+def entries_html(entries: list[tuple[str | None, DirectoryEntry]]) -> Markup:
+    """One compile id's lines of the list (from subgraph_groups), escaped as the template's
+    autoescape escapes them. Made here rather than by a loop in the template: the benchmark
+    log lists 22,000 files, and the loop's escape calls and attribute look-ups were most of
+    this module's time (0.7 s), on the critical path since the module runs late, alone."""
+    parts = []
+    for group, entry in entries:
+        parts.append("\n")
+        if group is not None:
+            name = f"Subgraph Name: {autoescape_text(group)}" if group else ""
+            parts.append(f'<li style="margin-top: 0.5em">{name}</li>\n')
+        parts.append(
+            f'<li><a href="{autoescape_text(safe_href(entry.url))}">'
+            f"{autoescape_text(entry.name)}</a>"
+        )
+        if entry.readable_url:
+            parts.append(f' (<a href="{autoescape_text(entry.readable_url)}">readable_html</a>)')
+        parts.append(
+            f" {autoescape_text(entry.suffix)} ({autoescape_text(str(entry.number))})</li>\n"
+        )
+    return Markup("".join(parts))
+
+
 class CompileDirectory(Module):
     id = "compile_directory"
     name = "Compile directory"
@@ -76,7 +103,7 @@ class CompileDirectory(Module):
         page = ctx.render(
             "directory.html",
             directory=[
-                (key, _label(key), subgraph_groups(entries, names))
+                (key, _label(key), entries_html(subgraph_groups(entries, names)))
                 for key, entries in ctx.directory.items()
             ],
         )

@@ -46,6 +46,14 @@ def stack_text(value: str, strings: dict[int, str]) -> str:
     return "\n".join(lines)
 
 
+def unrecognised_kinds(kinds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The kinds no catalogue row recognises, most frequent first (then by name: SQLite's
+    binary order of UTF-8 text is the code point order Python sorts by), as the
+    unrecognised_kinds view lists them."""
+    found = [k for k in kinds if not k["recognised"]]
+    return sorted(found, key=lambda k: (-k["envelopes"], k["kind"]))
+
+
 class EnvelopeKinds(Module):
     id = "envelope_kinds"
     name = "Envelope kinds"
@@ -54,7 +62,7 @@ class EnvelopeKinds(Module):
 
     def render(self, ctx: ModuleContext) -> ModuleOutput:
         kinds = list(ctx.query("kinds"))
-        unrecognised = list(ctx.query("unrecognised"))
+        unrecognised = unrecognised_kinds(kinds)
         shown = [k for k in kinds if k["tlparse"] in NOT_IN_TLPARSE_REPORT]
         subgraphs = list(ctx.query("subgraphs"))
         files = []

@@ -35,19 +35,23 @@ class RawLog(Module):
             files=[("raw.log", ctx.raw_log()), ("raw.jsonl", self._raw_jsonl(ctx, plain))]
         )
 
-    def _raw_jsonl(self, ctx: ModuleContext, plain: int) -> Iterator[str]:
-        """tlparse's raw.jsonl: the string table, then each envelope with its glog fields."""
+    def _raw_jsonl(self, ctx: ModuleContext, plain: int) -> Iterator[str | bytes]:
+        """tlparse's raw.jsonl: the string table, then each envelope with its glog fields.
+        Lines are bytes, as orjson writes them (a str would be encoded again to be written),
+        and rows are read as tuples (tens of thousands on a big log: a dict each cost more
+        than the fields the loop reads)."""
         table: list[str | None] = []
         for row in ctx.query("strings"):
             table.extend([None] * (row["idx"] + 1 - len(table)))
             table[row["idx"]] = row["value"]
         yield jsonfmt.dumps_compact({"string_table": table or [None]}) + "\n"
         year = datetime.datetime.now(datetime.UTC).year
-        for row in ctx.query("raw_jsonl", plain=plain):
-            meta = jsonfmt.loads_like_serde(row["metadata"])
+        rows = ctx.db.conn.execute(ctx.sql("raw_jsonl"), {"log_id": ctx.log_id, "plain": plain})
+        for header, metadata, status, has_payload, payload_size, filename in rows:
+            meta = jsonfmt.loads_like_serde(metadata)
             if not _GLOG_KEYS.isdisjoint(meta):
                 continue
-            match = GLOG.search(row["header"] + "x")
+            match = GLOG.search(header + "x")
             assert match is not None
             month, day, hour, minute, second, micro, thread, pathname, lineno = match.group(
                 "month", "day", "hour", "minute", "second", "micro", "thread", "pathname", "lineno"
@@ -56,14 +60,13 @@ class RawLog(Module):
             meta["thread"] = int(thread)
             meta["pathname"] = pathname
             meta["lineno"] = int(lineno)
-            filename = row["payload_file"]
-            if filename is None and row["status"] == "ok" and (row["payload_size"] or 0) > 0:
-                filename = saved_payload_path(row["has_payload"])
+            if filename is None and status == "ok" and (payload_size or 0) > 0:
+                filename = saved_payload_path(has_payload)
             if filename is not None:
                 if "payload_filename" in meta:
                     continue
                 meta["payload_filename"] = filename
-            yield jsonfmt.dumps_compact(meta) + "\n"
+            yield jsonfmt.dumps_compact_bytes(meta) + b"\n"
 
 
 MODULE = RawLog()

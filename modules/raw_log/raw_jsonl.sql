@@ -1,6 +1,7 @@
 -- Envelopes that go to raw.jsonl (JSON objects, not string-table or chromium lines), with the
--- file that holds each one's payload.
-SELECT e.id, e.header, e.metadata, e.status, e.has_payload, e.kind, p.size AS payload_size,
+-- file that holds each one's payload (the metadata as UTF-8 bytes: orjson reads them as they are).
+SELECT e.header, CAST(e.metadata AS BLOB) AS metadata, e.status, e.has_payload,
+  p.size AS payload_size,
   (SELECT CASE WHEN :plain AND o.path_plain IS NOT NULL THEN o.path_plain ELSE o.path END
    FROM outputs o
    WHERE o.envelope_id = e.id AND o.mode = 'default'

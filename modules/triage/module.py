@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,12 +140,14 @@ def begin_end_events(events) -> Iterator[tuple[dict[str, Any], Any]]:
             yield event, args.get("compile_id") if isinstance(args, dict) else None
 
 
-def pair_spans(events) -> dict[str, dict[str, list[float]]]:
+def pair_spans(events, wanted: Collection[str] | None = None) -> dict[str, dict[str, list[float]]]:
     """Durations (µs) of begin/end pairs (from begin_end_events), per event compile id and
-    phase name."""
+    phase name; with `wanted`, only for those compile ids (pairs never cross compile ids)."""
     open_spans: dict[tuple, list[float]] = defaultdict(list)
     spans: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for event, cid in events:
+        if wanted is not None and str(cid or "") not in wanted:
+            continue
         try:
             ts = float(event.get("ts"))
         except (TypeError, ValueError):
@@ -157,6 +159,15 @@ def pair_spans(events) -> dict[str, dict[str, list[float]]]:
             start = open_spans[key].pop()
             spans[str(cid or "")][str(event.get("name"))].append(ts - start)
     return spans
+
+
+def compile_id_needles(wanted: Collection[str]) -> list[bytes] | None:
+    """What the JSON of an event of one of the `wanted` compile ids holds (the id as a JSON
+    string; see chromium_events.every), or None when an empty id is wanted: events without a
+    compile id (or with a falsy one) count under it, and their text need not spell it."""
+    if "" in wanted:
+        return None
+    return [orjson.dumps(key) for key in wanted]
 
 
 def metrics_rows(rows) -> Iterator[dict[str, Any]]:
@@ -282,7 +293,17 @@ class Triage(Module):
     def _slowest(self, ctx: ModuleContext, metrics) -> list[dict[str, Any]]:
         timed = [m for m in metrics if m["duration_us"] is not None]
         timed.sort(key=lambda m: -float(m["duration_us"]))
-        spans = pair_spans(begin_end_events(chromium_events.every(ctx, orjson.loads)))
+        # Phases are shown for the slowest forward compiles only: only their events are
+        # paired, and a streamed read (a big log) parses little else.
+        wanted = {
+            frame_key(m["compile_id"])
+            for m in timed[:SLOWEST]
+            if m["kind"] == "compilation_metrics"
+        }
+        spans: dict[str, dict[str, list[float]]] = {}
+        if wanted:
+            events = chromium_events.every(ctx, orjson.loads, compile_id_needles(wanted))
+            spans = pair_spans(begin_end_events(events), wanted)
         result = []
         shown_keys: set[str] = set()
         for m in timed[:SLOWEST]:
