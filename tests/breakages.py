@@ -208,7 +208,7 @@ def check_tldb_is_the_copy(scratch: Path) -> None:
     canary = f"{version.group(1)}+breakages.copy"
     init.write_text(original.replace(version.group(0), f'__version__ = "{canary}"'), "utf-8")
     probe = (
-        "import tldb.resources as r; print(r.modules_dir()); print(r.sql_file.__code__.co_filename)"
+        "import tldb.resources as r; print(r.modules_dir()); print(r.__file__)"
     )
     try:
         for cwd in (scratch, Path(tempfile.gettempdir())):
