@@ -154,11 +154,14 @@ def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
     )
 
 
-def strip_payload(block: bytes, crlf: bool) -> bytes:
-    """The payload of a plain block (TAB lines, one kind of line ending): TABs and ends cut."""
+def strip_payload(block: bytes, crlf: bool, start: int = 0, end: int | None = None) -> bytes:
+    """The payload of a plain block (TAB lines, one kind of line ending): TABs and ends cut.
+    The block is block[start:end], so that a reader's buffer is not copied out first."""
+    if end is None:
+        end = len(block)
     if crlf:
-        return block[1:-2].replace(b"\r\n\t", b"\n")
-    return block[1:-1].replace(b"\n\t", b"\n")
+        return block[start + 1 : end - 2].replace(b"\r\n\t", b"\n")
+    return block[start + 1 : end - 1].replace(b"\n\t", b"\n")
 
 
 def finish_payload(envelope: Envelope, data: bytes, lines: int, stats: Stats) -> None:
@@ -395,7 +398,8 @@ class Reader:
         )
         crlf = self._eol == b"\r\n"
         if plain and not crlf:
-            plain = buf.find(b"\r\n", start, end) < 0
+            # A byte search first (memchr): a block without any CR has no CRLF either.
+            plain = buf.find(b"\r", start, end) < 0 or buf.find(b"\r\n", start, end) < 0
         elif plain:
             plain = buf.count(b"\r\n", start, end) == lines and buf.find(b"\n\r\n", start, end) < 0
         if plain:
@@ -404,7 +408,7 @@ class Reader:
                 envelope.payload_span = (self._base + start, end - start, crlf)
                 envelope.payload_lines = lines
             else:
-                self._finish(envelope, strip_payload(buf[start:end], crlf), lines)
+                self._finish(envelope, strip_payload(buf, crlf, start, end), lines)
             return
         yield from self._take_lines(envelope, buf[start:end], lines)
 
