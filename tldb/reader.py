@@ -28,6 +28,7 @@ GLOG = re.compile(
     r"(?P<second>\d{2}).(?P<micro>\d{6}) (?P<thread>\d+)(?P<pathname>[^:]+):(?P<lineno>\d+)\] "
     r"(?P<payload>.)"
 )
+_PAYLOAD_GROUP = GLOG.groupindex["payload"]
 
 CHUNK = 2 << 20  # bytes read at a time (more when a line or payload is longer than that)
 #: A line ending after which the next line is neither a TAB (payload) line nor a blank line:
@@ -127,7 +128,7 @@ def parse_metadata(metadata: str) -> tuple[dict[str, Any] | None, bool]:
 
 
 def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
-    start = match.start("payload")
+    start = match.start(_PAYLOAD_GROUP)
     metadata = text[start:]
     level, month, day, hour, minute, second, micro, thread, pathname, lineno, _ = match.groups()
     header = text[:start]
@@ -137,20 +138,22 @@ def _parse_envelope(line: int, text: str, match: re.Match[str]) -> Envelope:
     else:
         status = OK if tlparse_accepts(meta_dict) else BAD_TYPE
     rank = meta_dict.get("rank") if meta_dict else None
+    # Positional, in field order (keywords cost more, once per envelope); kind, compile id
+    # and unknown keys are left to the Completion.
     return Envelope(
-        line=line,
-        header=header,
-        level=level,
-        timestamp=f"{month}-{day}T{hour}:{minute}:{second}.{micro}",
-        thread=_int_or_text(thread),
-        pathname=pathname.lstrip(),
-        lineno=_int_or_text(lineno),
-        metadata=metadata,
-        meta=meta_dict,
-        status=status,
-        kind=None,  # kind, compile id and unknown keys: see Completion
-        compile_id=None,
-        rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
+        line,
+        header,
+        level,
+        f"{month}-{day}T{hour}:{minute}:{second}.{micro}",
+        int(thread) if len(thread) < 19 else _int_or_text(thread),
+        pathname.lstrip(),
+        int(lineno) if len(lineno) < 19 else _int_or_text(lineno),
+        metadata,
+        meta_dict,
+        status,
+        None,
+        None,
+        rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
     )
 
 
