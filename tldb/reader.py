@@ -392,7 +392,6 @@ class Reader:
         if start == end:
             self._finish(envelope, b"", 0)
             return
-        lines = buf.count(b"\n", start, end)
         plain = (
             buf[start] == 9
             and buf[end - 1] == 10
@@ -403,7 +402,17 @@ class Reader:
         if plain and not crlf:
             # A byte search first (memchr): a block without any CR has no CRLF either.
             plain = buf.find(b"\r", start, end) < 0 or buf.find(b"\r\n", start, end) < 0
-        elif plain:
+            if plain and tab_lines_only and not self._defer:
+                # Every line ending but the last is followed by a TAB, which un-indenting
+                # removes: the lines are counted by the bytes it took away (the count was
+                # a byte-by-byte pass over the block, 4% of a rank's load).
+                data = strip_payload(buf, crlf, start, end)
+                lines = end - start - 1 - len(data)
+                self._lineno += lines
+                self._finish(envelope, data, lines)
+                return
+        lines = buf.count(b"\n", start, end)
+        if plain and crlf:
             plain = buf.count(b"\r\n", start, end) == lines and buf.find(b"\n\r\n", start, end) < 0
         if plain:
             self._lineno += lines
