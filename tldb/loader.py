@@ -7,6 +7,7 @@ per distinct text. Nothing is dropped: lines tlparse rejects are rows too.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,12 @@ import sqlite_utils
 
 from tldb import chromium_fields, guard_leaves
 from tldb import db as dbmod
+from tldb.envelope import COMPILE_ID_KEYS
 from tldb.errors import InputError
 from tldb.pipeline import open_reader
 from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
 from tldb.rankfiles import rank_in_name
-from tldb.reader import INTERN, OK, Envelope, RawLine
+from tldb.reader import BAD_TYPE, INTERN, OK, OTHER_RANK, Envelope, RawLine
 from tldb.registry import plan_extensions
 from tldb.stats import Stats
 
@@ -29,6 +31,32 @@ BATCH = 5000
 BATCH_BYTES = 8 << 20
 #: Keys tlparse adds to each raw.jsonl line; an envelope that already has one is dropped there.
 RAW_JSONL_KEYS = ("timestamp", "thread", "pathname", "lineno")
+
+_RAW_JSONL_KEY_SET = frozenset(RAW_JSONL_KEYS)
+#: Statuses of the envelopes tlparse writes to raw.jsonl.
+_RAW_JSONL_STATUSES = frozenset((OK, OTHER_RANK, BAD_TYPE))
+
+# Row parts read off an envelope or output in one C call each (attrgetter), in column order.
+_envelope_head = operator.attrgetter(
+    "line", "header", "level", "timestamp", "thread", "pathname", "lineno", "status", "kind", "rank"
+)
+_envelope_tail = operator.attrgetter("metadata", "has_payload")
+_parts = operator.attrgetter(*COMPILE_ID_KEYS)
+_NO_PARTS = (None, None, None, None)
+_output_head = operator.attrgetter("mode", "number")
+_output_tail = operator.attrgetter(
+    "kind",
+    "parser",
+    "path",
+    "path_plain",
+    "name",
+    "url",
+    "suffix",
+    "compile_key",
+    "compile_dir",
+    "readable_path",
+)
+_NO_OUTPUTS: list[Output] = []
 
 _ENVELOPE_SQL = "INSERT INTO envelopes VALUES (" + ",".join("?" * 24) + ")"
 _OUTPUT_SQL = "INSERT INTO outputs VALUES (" + ",".join("?" * 14) + ")"
@@ -86,13 +114,14 @@ def _saves_payload(env: Envelope, outputs: list[Output]) -> bool:
 
 def _key_conflict(env: Envelope, outputs: list[Output]) -> bool:
     meta = env.meta or {}
-    if any(k in meta for k in RAW_JSONL_KEYS):
+    if not _RAW_JSONL_KEY_SET.isdisjoint(meta):
         return True
-    adds_filename = env.status == OK and (
+    if "payload_filename" not in meta:  # the usual case, decided before looking at outputs
+        return False
+    return env.status == OK and (
         any(o.kind in (PAYLOAD, REFORMAT) for o in outputs if o.mode == DEFAULT)
         or _saves_payload(env, outputs)
     )
-    return adds_filename and "payload_filename" in meta
 
 
 def load_log(
@@ -121,10 +150,14 @@ def load_log(
     # Leaves by payload id: a repeated guard tree is split once. Bounded: a log of thousands
     # of distinct trees (tens of KB each) must not be held whole in memory.
     guards: dict[int, list[tuple]] = {}
+    # Envelope and output rows, the bulk of the rows, are buffered here rather than through
+    # _Batches: one list append a row instead of a method call and two dict lookups.
+    envelope_rows: list[tuple] = []
+    output_rows: list[tuple] = []
     records = iter(reader)
     try:
         for record in records:
-            if isinstance(record, RawLine):
+            if type(record) is RawLine:
                 batches.add(
                     "INSERT OR REPLACE INTO lines VALUES (?,?,?,?,?)",
                     (log_id, record.line, record.kind, record.text, record.data),
@@ -132,16 +165,18 @@ def load_log(
                 continue
             env = record
             envelopes += 1
+            payload = env.payload
             payload_id = None
-            if env.payload is not None:
-                payload_id = payload_ids.get(env.payload_md5)
+            if payload is not None:
+                payload_md5 = env.payload_md5
+                payload_id = payload_ids.get(payload_md5)
                 if payload_id is None:
-                    payload_id = payload_ids[env.payload_md5] = next_payload
+                    payload_id = payload_ids[payload_md5] = next_payload
                     next_payload += 1
-                    size = len(env.payload.encode())
+                    size = len(payload.encode())
                     batches.add(
                         "INSERT INTO payloads VALUES (?,?,?,?)",
-                        (payload_id, env.payload_md5, size, env.payload),
+                        (payload_id, payload_md5, size, payload),
                         size,
                     )
                 if env.payload_bytes is not None:
@@ -150,78 +185,70 @@ def load_log(
                         (log_id, env.line, "payload_bytes", None, env.payload_bytes),
                     )
             cid = env.compile_id
-            parts = cid.parts() if cid is not None else (None, None, None, None)
-            for name in env.unknown:
+            meta = env.meta
+            status = env.status
+            unknown = env.unknown
+            for name in unknown:
                 unknown_seen.setdefault(name, None)
             envelope_id = next_envelope
             next_envelope += 1
-            if env.kind == "dynamo_cpp_guards_str" and env.status == OK and payload_id is not None:
+            if env.kind == "dynamo_cpp_guards_str" and status == OK and payload_id is not None:
                 if payload_id not in guards:
                     if len(guards) >= GUARD_TREES_KEPT:
                         guards.clear()
-                    guards[payload_id] = guard_leaves.leaves(conn, env.payload)
+                    guards[payload_id] = guard_leaves.leaves(conn, payload)
                 for position, leaf in enumerate(guards[payload_id]):
                     batches.add(_GUARD_SQL, (envelope_id, position, *leaf))
-            batches.add(
-                _ENVELOPE_SQL,
+            if meta is None:
+                key = folder = None
+            else:
+                key = compile_key(cid)
+                folder = compile_dir(cid, env.line)
+            envelope_rows.append(
                 (
                     envelope_id,
                     log_id,
-                    env.line,
-                    env.header,
-                    env.level,
-                    env.timestamp,
-                    env.thread,
-                    env.pathname,
-                    env.lineno,
-                    env.status,
-                    env.kind,
-                    env.rank,
-                    *parts,
-                    compile_key(cid) if env.meta is not None else None,
-                    compile_dir(cid, env.line) if env.meta is not None else None,
-                    env.metadata,
-                    env.has_payload,
+                    *_envelope_head(env),
+                    *(_NO_PARTS if cid is None else _parts(cid)),
+                    key,
+                    folder,
+                    *_envelope_tail(env),
                     payload_id,
                     env.payload_lines,
-                    None if env.payload is None else int(env.payload_md5 == env.has_payload),
-                    orjson.dumps(env.unknown).decode() if env.unknown else None,
-                ),
+                    None if payload is None else int(payload_md5 == env.has_payload),
+                    orjson.dumps(unknown).decode() if unknown else None,
+                )
             )
-            if env.status == INTERN:
-                entry = env.meta["str"]
+            if len(envelope_rows) >= BATCH:
+                conn.executemany(_ENVELOPE_SQL, envelope_rows)
+                envelope_rows.clear()
+            if status == INTERN:
+                entry = meta["str"]
                 batches.add(
                     "INSERT OR REPLACE INTO strings VALUES (?,?,?,?)",
                     (log_id, entry[1], entry[0], env.line),
                 )
-            outputs = list(planner.plan(env)) if env.status == OK else []
-            for out in outputs:
-                batches.add(
-                    _OUTPUT_SQL,
-                    (
-                        log_id,
-                        out.mode,
-                        out.number,
-                        envelope_id,
-                        out.kind,
-                        out.parser,
-                        out.path,
-                        out.path_plain,
-                        out.name,
-                        out.url,
-                        out.suffix,
-                        out.compile_key,
-                        out.compile_dir,
-                        out.readable_path,
-                    ),
-                )
-            raw_jsonl_line = env.meta is not None and env.status in (OK, "other_rank", "bad_type")
+            if status == OK and planner.makes_outputs(meta):
+                outputs = list(planner.plan(env))
+                for out in outputs:
+                    output_rows.append(
+                        (log_id, *_output_head(out), envelope_id, *_output_tail(out))
+                    )
+                if len(output_rows) >= BATCH:
+                    conn.executemany(_OUTPUT_SQL, output_rows)
+                    output_rows.clear()
+            else:
+                outputs = _NO_OUTPUTS
+            raw_jsonl_line = meta is not None and status in _RAW_JSONL_STATUSES
             if raw_jsonl_line and env.kind != "chromium_event" and _key_conflict(env, outputs):
                 reader.stats.fail_key_conflict += 1
     finally:
         records.close()  # stops a reader process if the load failed half-way
         close()
     batches.flush()
+    for sql, rows in ((_ENVELOPE_SQL, envelope_rows), (_OUTPUT_SQL, output_rows)):
+        if rows:
+            conn.executemany(sql, rows)
     chromium_fields.load(conn, first_envelope, next_envelope - 1)
     stats = reader.stats
     conn.execute(

@@ -53,6 +53,7 @@ _DEFAULT_KEYS = frozenset(SENTINELS) | {
     "dump_file",
     "compilation_metrics",
 }
+_SENTINEL_SET = frozenset(SENTINELS)
 _EXPORT_KEYS = frozenset({"exported_program", "guard_added", "propagate_real_tensors_provenance"})
 READABLE_PREFIX = "inductor_provenance_tracking_kernel_stack_traces"
 
@@ -94,17 +95,25 @@ def cache_suffix(path: str) -> str:
     return ""
 
 
-#: Labels and folders of compile ids already seen (every envelope asks for both).
-_KEYS: dict[CompileId, str] = {}
-_DIRS: dict[CompileId, str] = {}
+#: Labels and folders of compile ids already seen (every envelope asks for both), by the id
+#: object's identity: compile ids are interned (CompileId.from_meta), so this finds them
+#: without the dataclass's Python-level __hash__ (a fifth of planning on the 406 MB log).
+#: Each entry holds its CompileId, so an identity cannot be reused while it is cached; an
+#: equal id that is another object only gets an entry of its own, with the same value.
+_KEYS: dict[int, tuple[CompileId, str]] = {}
+_DIRS: dict[int, tuple[CompileId, str]] = {}
 
 
-def _memo(cache: dict[CompileId, str], cid: CompileId, make: Callable[[CompileId], str]) -> str:
-    value = cache.get(cid)
-    if value is None:
-        if len(cache) > 100_000:  # bounded for hostile logs
-            cache.clear()
-        value = cache[cid] = make(cid)
+def _memo(
+    cache: dict[int, tuple[CompileId, str]], cid: CompileId, make: Callable[[CompileId], str]
+) -> str:
+    found = cache.get(id(cid))
+    if found is not None and found[0] is cid:
+        return found[1]
+    if len(cache) > 100_000:  # bounded for hostile logs
+        cache.clear()
+    value = make(cid)
+    cache[id(cid)] = (cid, value)
     return value
 
 
@@ -187,6 +196,14 @@ class Planner:
         self._next[mode] = number + 1
         return number
 
+    def makes_outputs(self, meta: dict[str, Any] | None) -> bool:
+        """Whether an accepted envelope with this metadata can have outputs: the loader asks
+        first, so that the many envelopes that have none (chromium events, tensor
+        descriptions...) cost two set tests instead of a generator."""
+        return meta is not None and not (
+            self._keys.isdisjoint(meta) and _EXPORT_KEYS.isdisjoint(meta)
+        )
+
     def plan(self, env: Envelope) -> Iterator[Output]:
         """Outputs of one envelope in both modes (only accepted envelopes produce any)."""
         meta = env.meta
@@ -217,52 +234,52 @@ class Planner:
     def _default(self, env: Envelope, meta: dict[str, Any], key: str, d: str) -> Iterator[Output]:
         payload = env.payload or ""
         entry = self._entry
-
-        def present(name: str) -> bool:
-            return meta.get(name) is not None
-
-        for sentinel in SENTINELS:
-            if present(sentinel):
-                yield entry(DEFAULT, env, PAYLOAD, sentinel, f"{d}/{sentinel}.txt", key, d)
-        if present("graph_dump") and not self._replaced("graph_dump", meta):
+        # The keys of this envelope that make default outputs (not null): found once, so the
+        # tests below are set lookups, not a dict lookup per parser for every envelope.
+        present = {k for k in _DEFAULT_KEYS.intersection(meta) if meta[k] is not None}
+        if not _SENTINEL_SET.isdisjoint(present):
+            for sentinel in SENTINELS:
+                if sentinel in present:
+                    yield entry(DEFAULT, env, PAYLOAD, sentinel, f"{d}/{sentinel}.txt", key, d)
+        if "graph_dump" in present and not self._replaced("graph_dump", meta):
             name = safe_relpath(meta["graph_dump"]["name"])
             yield entry(DEFAULT, env, PAYLOAD, "graph_dump", f"{d}/{name}.txt", key, d)
-        if present("dynamo_output_graph"):
+        if "dynamo_output_graph" in present:
             path = f"{d}/dynamo_output_graph.txt"
             yield entry(DEFAULT, env, PAYLOAD, "dynamo_output_graph", path, key, d)
-        if present("dynamo_guards"):
+        if "dynamo_guards" in present:
             if _valid_guards(payload):
                 yield entry(DEFAULT, env, FILE, "dynamo_guards", f"{d}/dynamo_guards.html", key, d)
             else:
                 self.stats.fail_dynamo_guards_json += 1
-        if present("inductor_output_code"):
+        if "inductor_output_code" in present:
             filename = meta["inductor_output_code"].get("filename")
             stem = safe_component(file_stem(filename)) if filename else ""
             base = f"{d}/inductor_output_code_{stem}" if stem else f"{d}/inductor_output_code"
             out = entry(DEFAULT, env, FILE, "inductor_output_code", f"{base}.html", key, d)
             out.path_plain = with_number(f"{base}.txt", out.number)
             yield out
-        if present("optimize_ddp_split_child"):
+        if "optimize_ddp_split_child" in present:
             name = safe_component(meta["optimize_ddp_split_child"]["name"])
             path = f"{d}/optimize_ddp_split_child_{name}.txt"
             yield entry(DEFAULT, env, PAYLOAD, "optimize_ddp_split_child", path, key, d)
         for metrics in ("aot_autograd_backward_compilation_metrics", "bwd_compilation_metrics"):
-            if present(metrics):
+            if metrics in present:
                 yield entry(DEFAULT, env, FILE, metrics, f"{d}/{metrics}.html", key, d)
-        if present("link"):
+        if "link" in present:
             link = meta["link"]
             number = self._take(DEFAULT)
             yield Output(
                 DEFAULT, number, env.line, LINK, "link", None, link["name"], link["url"], "", key, d
             )
-        if present("artifact"):
+        if "artifact" in present:
             yield from self._artifact(env, meta["artifact"], payload, key, d)
-        if present("dump_file"):
+        if "dump_file" in present:
             name = meta["dump_file"]["name"]
             fx = eval_with_key_id(name)
             target = f"eval_with_key_{fx}" if fx is not None else safe_relpath(name)
             yield entry(DEFAULT, env, GLOBAL, "dump_file", f"dump_file/{target}.html", key, d)
-        if present("compilation_metrics"):
+        if "compilation_metrics" in present:
             path = f"{d}/compilation_metrics.html"
             yield entry(DEFAULT, env, FILE, "compilation_metrics", path, key, d)
         for extension in self.extensions:
