@@ -140,8 +140,13 @@ BREAKAGES = (
         (
             Patch(
                 "tldb/parallel.py",
-                '                if status == "error":\n                    raise value\n',
-                '                if status == "error":\n                    continue\n',
+                "        failed = [f.exception() for f in futures if f.done() and f.exception() is not None]\n",
+                "        failed = []\n",
+            ),
+            Patch(
+                "tldb/parallel.py",
+                "            results[index] = future.result()\n",
+                "            results[index] = None if future.exception() else future.result()\n",
             ),
         ),
         ("tests/test_parallel.py",),
@@ -207,9 +212,7 @@ def check_tldb_is_the_copy(scratch: Path) -> None:
         raise SystemExit(f"no __version__ line in {init}")
     canary = f"{version.group(1)}+breakages.copy"
     init.write_text(original.replace(version.group(0), f'__version__ = "{canary}"'), "utf-8")
-    probe = (
-        "import tldb.resources as r; print(r.modules_dir()); print(r.__file__)"
-    )
+    probe = "import tldb.resources as r; print(r.modules_dir()); print(r.__file__)"
     try:
         for cwd in (scratch, Path(tempfile.gettempdir())):
             shown = subprocess.run(
