@@ -75,16 +75,23 @@ def test_driver_holds_little_per_rank_through_the_render_stage(tmp_path, monkeyp
     try:
         # A first run imports and caches what any run needs once.
         _traced_at_render_end(folders[2], tmp_path / "out2", monkeypatch)
-        held = {
-            n: _traced_at_render_end(folders[n], tmp_path / f"out{n}", monkeypatch)
-            for n in (small, large)
-        }
+        # Two rounds, the smaller taken: tracemalloc counts whatever this process allocates
+        # meanwhile, and in the whole suite one run once came out 170 KB above the usual
+        # (alone the test never did: something else of the suite's process, not per rank).
+        # What the driver holds per rank shows in both rounds.
+        rounds = []
+        for round_ in range(2):
+            held = {
+                n: _traced_at_render_end(folders[n], tmp_path / f"out{n}_{round_}", monkeypatch)
+                for n in (small, large)
+            }
+            rounds.append(((held[large] - held[small]) / (large - small), held))
     finally:
         tracemalloc.stop()
-    per_rank = (held[large] - held[small]) / (large - small)
-    assert per_rank < BOUND, f"{per_rank:.0f} bytes a rank ({held})"
+    per_rank, held = min(rounds)
+    assert per_rank < BOUND, f"{per_rank:.0f} bytes a rank ({rounds})"
     # The runs were real: every rank rendered, the landing page lists each.
-    landing = (tmp_path / f"out{large}" / "index.html").read_text()
+    landing = (tmp_path / f"out{large}_1" / "index.html").read_text()
     assert all(f'href="rank_{rank}/index.html"' in landing for rank in range(large))
     assert "Processing rank 89" in capsys.readouterr().out
 
