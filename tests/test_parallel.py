@@ -223,3 +223,27 @@ def test_late_modules_render_side_by_side_over_the_early_modules_directory(tmp_p
     urls = {e["url"] for groups in listed.values() for group in groups.values() for e in group}
     assert urls == seen[1]
     assert any("/dynamo_output_graph_" in url for url in urls)
+
+
+def _sleep_long(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_terminated_pool_leaves_no_manager_thread_behind():
+    """After terminate_pool (an error in a many-rank run) the pool's manager thread has ended:
+    one still closing its pipe when the interpreter exits made a one-line error print a
+    traceback ("Bad file descriptor")."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tldb.parallel import terminate_pool
+
+    executor = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork"))
+    running = [executor.submit(_sleep_long, 30) for _ in range(2)]
+    time.sleep(0.3)  # the workers have started their long tasks
+    manager = executor._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    terminate_pool(executor)
+    assert not manager.is_alive()
+    assert all(f.done() for f in running)
