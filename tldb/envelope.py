@@ -8,6 +8,7 @@ are facts about tlparse's behaviour (field names and types); tldb itself keeps e
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -272,6 +273,8 @@ KIND_CHECKS: dict[str, Check] = {
 }
 
 COMPILE_ID_KEYS = ("compiled_autograd_id", "frame_id", "frame_compile_id", "attempt")
+#: A CompileId's parts in COMPILE_ID_KEYS order, in one C call (the loader asks per envelope).
+compile_id_parts = operator.attrgetter(*COMPILE_ID_KEYS)
 #: Keys that describe the envelope rather than name its kind.
 CONTEXT_KEYS = frozenset({"rank", "has_payload", "stack", "str", *COMPILE_ID_KEYS})
 KNOWN_KEYS = frozenset(KIND_CHECKS) | CONTEXT_KEYS
@@ -381,4 +384,4 @@ class CompileId:
         return "_".join("-" if p is None else str(p) for p in self.parts())
 
     def parts(self) -> tuple[int | None, int | None, int | None, int | None]:
-        return (self.compiled_autograd_id, self.frame_id, self.frame_compile_id, self.attempt)
+        return compile_id_parts(self)

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from tldb import chromium_fields, guard_leaves
 from tldb import db as dbmod
-from tldb.envelope import COMPILE_ID_KEYS
+from tldb.envelope import compile_id_parts
 from tldb.errors import InputError
 from tldb.pipeline import open_reader
 from tldb.plan import DEFAULT, PAYLOAD, REFORMAT, Output, Planner, compile_dir, compile_key
@@ -41,7 +41,6 @@ _envelope_head = operator.attrgetter(
     "line", "header", "level", "timestamp", "thread", "pathname", "lineno", "status", "kind", "rank"
 )
 _envelope_tail = operator.attrgetter("metadata", "has_payload")
-_parts = operator.attrgetter(*COMPILE_ID_KEYS)
 _NO_PARTS = (None, None, None, None)
 _output_head = operator.attrgetter("mode", "number")
 _output_tail = operator.attrgetter(
@@ -209,7 +208,7 @@ def load_log(
                     envelope_id,
                     log_id,
                     *_envelope_head(env),
-                    *(_NO_PARTS if cid is None else _parts(cid)),
+                    *(_NO_PARTS if cid is None else compile_id_parts(cid)),
                     key,
                     folder,
                     *_envelope_tail(env),

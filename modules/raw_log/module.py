@@ -46,8 +46,9 @@ class RawLog(Module):
             table[row["idx"]] = row["value"]
         yield jsonfmt.dumps_compact({"string_table": table or [None]}) + "\n"
         year = datetime.datetime.now(datetime.UTC).year
-        rows = ctx.db.conn.execute(ctx.sql("raw_jsonl"), {"log_id": ctx.log_id, "plain": plain})
-        for header, metadata, status, has_payload, payload_size, filename in rows:
+        for header, metadata, status, has_payload, payload_size, filename in ctx.rows(
+            "raw_jsonl", plain=plain
+        ):
             meta = jsonfmt.loads_like_serde(metadata)
             if not _GLOG_KEYS.isdisjoint(meta):
                 continue
